@@ -81,6 +81,8 @@ class BeatsConfig(PreTrainedConfig):
             Transformer layers of the masked-audio-modelling label predictor.
         mask_ratio (`float`, defaults to 0.75):
             Fraction of patches masked for masked audio modelling (paper: 75%).
+        random_projection_seed (`int`, defaults to 0):
+            Seed from which [`BeatsRandomProjectionTokenizer`] draws its frozen projection and codebook.
 
     Example:
 
@@ -127,6 +129,7 @@ class BeatsConfig(PreTrainedConfig):
     codebook_decay: float = 0.99
     label_predictor_num_layers: int = 2
     mask_ratio: float = 0.75
+    random_projection_seed: int = 0
 
     def __post_init__(self, **kwargs):
         super().__post_init__(**kwargs)
@@ -156,7 +159,9 @@ class BeatsConfig(PreTrainedConfig):
                 "of post-LN blocks, so set one of them to False"
             )
         if self.gru_rel_pos and not self.relative_position_embedding:
-            problems.append("gru_rel_pos=True gates the relative position bias; it needs relative_position_embedding=True")
+            problems.append(
+                "gru_rel_pos=True gates the relative position bias; it needs relative_position_embedding=True"
+            )
         if self.patch_size <= 0 or self.num_mel_bins < self.patch_size:
             problems.append(
                 f"patch_size ({self.patch_size}) must be positive and at most num_mel_bins ({self.num_mel_bins})"
@@ -183,8 +188,14 @@ class BeatsConfig(PreTrainedConfig):
                 f"hidden_act={self.hidden_act!r} is not supported; use one of gelu, relu, gelu_fast, gelu_accurate, "
                 "tanh, linear (the original 'glu' variant is not used by any released checkpoint)"
             )
-        for name in ("hidden_dropout", "attention_dropout", "activation_dropout", "input_dropout", "layerdrop",
-                     "classifier_dropout"):
+        for name in (
+            "hidden_dropout",
+            "attention_dropout",
+            "activation_dropout",
+            "input_dropout",
+            "layerdrop",
+            "classifier_dropout",
+        ):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 problems.append(f"{name} ({value}) must be in [0, 1)")

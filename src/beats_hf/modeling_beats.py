@@ -187,7 +187,11 @@ class BeatsPatchEmbeddings(nn.Module):
         super().__init__()
         self.patch_size = config.patch_size
         self.patch_conv = nn.Conv2d(
-            1, config.patch_embedding_dim, kernel_size=config.patch_size, stride=config.patch_size, bias=config.conv_bias
+            1,
+            config.patch_embedding_dim,
+            kernel_size=config.patch_size,
+            stride=config.patch_size,
+            bias=config.conv_bias,
         )
         self.layer_norm = nn.LayerNorm(config.patch_embedding_dim, eps=config.layer_norm_eps)
         self.projection = (
@@ -415,6 +419,12 @@ def _gather_visible_patches(
 ) -> tuple[torch.Tensor, torch.BoolTensor, torch.LongTensor]:
     """Left-align the kept patches of every clip; clips with fewer kept patches are filled up and masked."""
     num_kept = keep.sum(dim=1)
+    if bool((num_kept == 0).any()):
+        empty = torch.nonzero(num_kept == 0).flatten().tolist()
+        raise ValueError(
+            f"bool_masked_pos masks every real patch of clip(s) {empty}; leave at least one patch visible "
+            "(compute_random_patch_mask always does)."
+        )
     max_kept = int(num_kept.max())
     # A stable sort of "not kept" puts each clip's kept patches first, in their original order.
     order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices[:, :max_kept]
@@ -436,9 +446,7 @@ class BeatsEncoder(nn.Module):
         self.pos_conv_embed = BeatsPositionalConvEmbedding(config)
         self.layer_norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout)
-        self.relative_position_bias = (
-            BeatsRelativePositionBias(config) if config.relative_position_embedding else None
-        )
+        self.relative_position_bias = BeatsRelativePositionBias(config) if config.relative_position_embedding else None
         deep_norm_alpha = (2.0 * num_layers) ** 0.25 if config.deep_norm else 1.0
         self.layers = nn.ModuleList([BeatsEncoderLayer(config, deep_norm_alpha) for _ in range(num_layers)])
 
@@ -542,6 +550,10 @@ class BeatsPreTrainedModel(PreTrainedModel):
             init.xavier_normal_(module.self_attn.out_proj.weight, gain=beta)
             init.xavier_normal_(module.feed_forward.fc1.weight, gain=beta)
             init.xavier_normal_(module.feed_forward.fc2.weight, gain=beta)
+        elif isinstance(module, BeatsRandomProjectionTokenizer):
+            projection, codebook = module.draw_random_weights()
+            init.copy_(module.projection, projection)
+            init.copy_(module.codebook, codebook)
         elif isinstance(module, BeatsVectorQuantizer):
             init.copy_(module.codebook, F.normalize(torch.randn_like(module.codebook), dim=-1))
             init.zeros_(module.cluster_size)
@@ -556,7 +568,9 @@ class BeatsPreTrainedModel(PreTrainedModel):
         bool_masked_pos: torch.Tensor | None = None,
     ) -> None:
         if input_values is None:
-            raise ValueError("input_values is required: a (batch, frames, mel bins) filter bank from BeatsFeatureExtractor.")
+            raise ValueError(
+                "input_values is required: a (batch, frames, mel bins) filter bank from BeatsFeatureExtractor."
+            )
         if input_values.dim() != 3 or input_values.shape[-1] != self.config.num_mel_bins:
             raise ValueError(
                 f"input_values must have shape (batch, frames, {self.config.num_mel_bins}), got "
@@ -592,7 +606,9 @@ class BeatsPreTrainedModel(PreTrainedModel):
                     f"bool_masked_pos must have shape {expected} (batch, patches), got {tuple(bool_masked_pos.shape)}."
                 )
             if bool_masked_pos.dtype != torch.bool:
-                raise ValueError(f"bool_masked_pos must be a bool tensor (True = masked), got {bool_masked_pos.dtype}.")
+                raise ValueError(
+                    f"bool_masked_pos must be a bool tensor (True = masked), got {bool_masked_pos.dtype}."
+                )
 
     def num_patches(self, num_frames: int) -> int:
         """Number of patches for `num_frames` filter-bank frames (trailing frames short of a patch are dropped)."""
@@ -937,6 +953,65 @@ class BeatsTokenizerModel(BeatsPreTrainedModel):
         )
 
 
+class BeatsRandomProjectionTokenizer(BeatsPreTrainedModel):
+    """
+    The iteration-1 cold-start tokenizer (paper section 3.2.1, after Chiu et al. 2022, BEST-RQ): every 16 x 16
+    filter-bank patch is flattened, multiplied by a frozen random matrix and assigned the index of the nearest of
+    `codebook_size` frozen random vectors. As in BEST-RQ, projections and codebook vectors are l2-normalised, so
+    "nearest" is the largest cosine similarity (eq. 1 on the unit sphere). Projection and codebook are drawn from
+    `config.random_projection_seed` at construction and saved with the model like any weights.
+    """
+
+    def __init__(self, config: BeatsConfig):
+        super().__init__(config)
+        patch_dim = config.patch_size * config.patch_size
+        self.register_buffer("projection", torch.zeros(config.codebook_dim, patch_dim))
+        self.register_buffer("codebook", torch.zeros(config.codebook_size, config.codebook_dim))
+        self.post_init()
+
+    def draw_random_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The projection (xavier-normal) and the l2-normalised codebook (normal) drawn from the configured seed."""
+        generator = torch.Generator().manual_seed(self.config.random_projection_seed)
+        codebook_dim, patch_dim = self.projection.shape
+        std = math.sqrt(2.0 / (codebook_dim + patch_dim))
+        projection = torch.randn(codebook_dim, patch_dim, generator=generator) * std
+        codebook = F.normalize(torch.randn(self.config.codebook_size, codebook_dim, generator=generator), dim=-1)
+        return projection, codebook
+
+    def patchify(self, input_values: torch.Tensor) -> torch.Tensor:
+        """`(batch, frames, mel)` -> `(batch, patches, patch_size**2)` in the encoder's time-major patch order."""
+        batch_size, num_frames, num_mel_bins = input_values.shape
+        size = self.config.patch_size
+        time_patches, freq_patches = num_frames // size, num_mel_bins // size
+        patches = input_values[:, : time_patches * size].reshape(batch_size, time_patches, size, freq_patches, size)
+        return patches.permute(0, 1, 3, 2, 4).reshape(batch_size, time_patches * freq_patches, size * size)
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_values: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        **kwargs: Unpack[TransformersKwargs],
+    ) -> BeatsTokenizerOutput:
+        r"""
+        Args:
+            input_values, attention_mask: see [`BeatsModel.forward`].
+        """
+        self._check_inputs(input_values, attention_mask)
+        patches = self.patchify(input_values.float())
+        encoded = F.normalize(patches @ self.projection.t(), dim=-1)
+        token_ids = (encoded @ self.codebook.t()).argmax(dim=-1)
+        patch_attention_mask = compute_patch_attention_mask(attention_mask, input_values.shape[1], self.config)
+        if patch_attention_mask is None:
+            patch_attention_mask = torch.ones_like(token_ids, dtype=torch.bool)
+        return BeatsTokenizerOutput(
+            token_ids=token_ids.masked_fill(~patch_attention_mask, -100),
+            quantized=F.embedding(token_ids, self.codebook),
+            encoded=encoded,
+            patch_attention_mask=patch_attention_mask,
+        )
+
+
 __all__ = [
     "BeatsForAudioClassification",
     "BeatsForMaskedAudioModeling",
@@ -944,6 +1019,7 @@ __all__ = [
     "BeatsModel",
     "BeatsModelOutput",
     "BeatsPreTrainedModel",
+    "BeatsRandomProjectionTokenizer",
     "BeatsTokenizerModel",
     "BeatsTokenizerOutput",
     "BeatsVectorQuantizer",

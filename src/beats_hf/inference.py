@@ -1,0 +1,177 @@
+# Copyright 2026 The beats_hf developers. Licensed under the MIT License.
+"""Inference on audio files of any length: classification, embeddings and discrete tokens.
+
+Long files are cut into consecutive chunks of `chunk_seconds` (rounded down to whole 16-frame patch rows), each
+encoded on its own; the filter-bank frames of a chunk are exactly the file's frames (Kaldi framing never straddles a
+chunk boundary), only the Transformer's context is limited to the chunk. Aggregation follows the model:
+- classification: the mean of per-patch logits over all patches of all chunks, i.e. the chunks' pooled logits
+  weighted by their patch counts, which is what the BEATs head computes on one sequence;
+- embeddings: likewise the patch-weighted mean of each layer's patch vectors (or all patch vectors, concatenated);
+- tokens: the chunks' token grids concatenated along time.
+A final remainder shorter than one patch row (16 frames, 0.175 s) carries no patch; it is reported, not encoded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio_io import load_audio
+from .feature_extraction_beats import BeatsFeatureExtractor
+from .modeling_beats import (
+    BeatsForAudioClassification,
+    BeatsModel,
+    BeatsPreTrainedModel,
+    BeatsRandomProjectionTokenizer,
+    BeatsTokenizerModel,
+)
+
+SAMPLING_RATE = 16000
+HOP_SAMPLES = 160
+WINDOW_SAMPLES = 400
+MIN_SAMPLES = WINDOW_SAMPLES + 15 * HOP_SAMPLES  # 16 frames = one patch row
+
+
+class ModelKindError(ValueError):
+    """A model folder holds a different kind of BEATs model than the task needs."""
+
+
+def load_model(model_dir: str | Path, task: str) -> tuple[BeatsPreTrainedModel, BeatsFeatureExtractor]:
+    """
+    Load a saved BEATs folder for `task` (`classify`, `embed` or `tokenize`) with its feature extractor, in eval mode.
+    Raises [`ModelKindError`] when the folder holds a model that cannot do the task, and `FileNotFoundError` when
+    the folder is missing or is not a saved model.
+    """
+    from transformers import AutoConfig
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise FileNotFoundError(f"{model_dir} is not a saved model folder (no config.json).")
+    config = AutoConfig.from_pretrained(model_dir)
+    if getattr(config, "model_type", None) != "beats_hf":
+        raise ModelKindError(f"{model_dir} holds a {config.model_type!r} model, not a BEATs model.")
+    architecture = (config.architectures or ["BeatsModel"])[0]
+    if task == "classify":
+        if architecture != "BeatsForAudioClassification":
+            raise ModelKindError(
+                f"{model_dir} holds a {architecture}, which has no classification head; use a fine-tuned model "
+                "(e.g. one written by `beats-hf finetune` or converted from a *_finetuned_* checkpoint)."
+            )
+        model_class = BeatsForAudioClassification
+    elif task == "tokenize":
+        model_class = {
+            "BeatsTokenizerModel": BeatsTokenizerModel,
+            "BeatsRandomProjectionTokenizer": BeatsRandomProjectionTokenizer,
+        }.get(architecture)
+        if model_class is None:
+            raise ModelKindError(
+                f"{model_dir} holds a {architecture}, not an acoustic tokenizer; use a tokenizer folder (e.g. one "
+                "written by `beats-hf train-tokenizer` or converted from a Tokenizer_*.pt checkpoint)."
+            )
+    elif task == "embed":
+        if architecture == "BeatsRandomProjectionTokenizer":
+            raise ModelKindError(
+                f"{model_dir} holds a random-projection tokenizer, which has no encoder to embed with."
+            )
+        model_class = BeatsModel
+    else:
+        raise ValueError(f"unknown task {task!r}; expected classify, embed or tokenize")
+    model = model_class.from_pretrained(model_dir).eval()
+    feature_extractor = (
+        BeatsFeatureExtractor.from_pretrained(model_dir)
+        if (model_dir / "preprocessor_config.json").is_file()
+        else BeatsFeatureExtractor()
+    )
+    return model, feature_extractor
+
+
+def chunk_waveform(waveform: np.ndarray, chunk_seconds: float) -> list[np.ndarray]:
+    """Cut into consecutive chunks of whole patch rows; a final piece shorter than one patch row is left out."""
+    chunk_frames = max(16, int(round(chunk_seconds * SAMPLING_RATE / HOP_SAMPLES)) // 16 * 16)
+    hop = chunk_frames * HOP_SAMPLES
+    chunk_samples = (chunk_frames - 1) * HOP_SAMPLES + WINDOW_SAMPLES
+    starts = range(0, len(waveform), hop)
+    return [waveform[s : s + chunk_samples] for s in starts if len(waveform) - s >= MIN_SAMPLES]
+
+
+@dataclass
+class FileResult:
+    """What inference produced for one file."""
+
+    path: str
+    duration: float
+    num_chunks: int
+    unencoded_seconds: float  # duration minus 0.16 s per encoded patch row (the tail the patches do not reach)
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@torch.no_grad()
+def run_file(
+    model: BeatsPreTrainedModel,
+    feature_extractor: BeatsFeatureExtractor,
+    path: str | Path,
+    task: str,
+    chunk_seconds: float = 10.0,
+    batch_size: int = 4,
+    layers: str = "last",
+) -> FileResult:
+    """
+    Run `task` on one audio file (any format `load_audio` reads, any sampling rate). `layers` (embed only):
+    `last` for the last layer, `all` for every hidden state. Outputs:
+    classify: `logits` (num_labels,); embed: `pooled` (hidden,) or (layers, hidden), `patches` (patches, hidden)
+    or (layers, patches, hidden); tokenize: `token_ids` (time patches, mel patches).
+    """
+    waveform = load_audio(path, SAMPLING_RATE)
+    duration = len(waveform) / SAMPLING_RATE
+    if len(waveform) < MIN_SAMPLES:
+        raise ValueError(f"{path}: {duration:.3f} s of audio is shorter than one patch (0.175 s); nothing to encode.")
+    chunks = chunk_waveform(waveform, chunk_seconds)
+    freq = model.config.num_freq_patches
+    pooled_sum, patch_outputs, token_rows, total_patches = None, [], [], 0
+    for first in range(0, len(chunks), batch_size):
+        batch = chunks[first : first + batch_size]
+        inputs = feature_extractor(batch, sampling_rate=SAMPLING_RATE, return_tensors="pt")
+        if task == "classify":
+            outputs = model.beats(**inputs)
+            patch_logits = model.classifier(outputs.last_hidden_state)
+            mask = outputs.patch_attention_mask.unsqueeze(-1).to(patch_logits.dtype)
+            chunk_sum = (patch_logits * mask).sum(dim=(0, 1))
+            pooled_sum = chunk_sum if pooled_sum is None else pooled_sum + chunk_sum
+            total_patches += int(mask.sum())
+        elif task == "embed":
+            outputs = model(**inputs, output_hidden_states=layers == "all")
+            states = torch.stack(outputs.hidden_states, dim=1) if layers == "all" else outputs.last_hidden_state
+            mask = outputs.patch_attention_mask
+            for i in range(len(batch)):
+                patch_outputs.append(states[i][..., mask[i], :])
+            total_patches += int(mask.sum())
+        else:
+            outputs = model(**inputs)
+            total_patches += int(outputs.patch_attention_mask.sum())
+            for i in range(len(batch)):
+                ids = outputs.token_ids[i]
+                token_rows.append(ids[ids >= 0].view(-1, freq))
+    leftover = max(0.0, duration - total_patches / freq * 16 * HOP_SAMPLES / SAMPLING_RATE)
+    result = FileResult(str(path), duration, len(chunks), round(leftover, 4))
+    if task == "classify":
+        result.outputs["logits"] = pooled_sum / total_patches
+    elif task == "embed":
+        patches = torch.cat(patch_outputs, dim=-2)
+        result.outputs["patches"] = patches
+        result.outputs["pooled"] = patches.mean(dim=-2)
+    else:
+        result.outputs["token_ids"] = torch.cat(token_rows, dim=0)
+    return result
+
+
+def label_scores(model: BeatsForAudioClassification, logits: torch.Tensor) -> torch.Tensor:
+    """Sigmoid for multi-label models, softmax otherwise (what `pipeline("audio-classification")` applies)."""
+    if model.config.problem_type == "multi_label_classification":
+        return torch.sigmoid(logits)
+    return torch.softmax(logits, dim=-1)
+
+
+__all__ = ["FileResult", "ModelKindError", "chunk_waveform", "label_scores", "load_model", "run_file"]
