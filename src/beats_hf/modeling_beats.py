@@ -250,20 +250,43 @@ class BeatsRelativePositionBias(nn.Module):
         self.relative_attention_bias = nn.Embedding(config.num_buckets, config.num_attention_heads)
 
     def forward(self, sequence_length: int, patch_positions: torch.Tensor | None = None) -> torch.Tensor:
-        """Returns the ungated bias, `(1, heads, L, L)`, or `(batch, heads, L, L)` for per-clip positions."""
-        weight = self.relative_attention_bias.weight
+        """
+        The ungated bias. For a plain sequence every entry depends only on `key - query`, so it is returned as a
+        `(heads, 2L - 1)` table indexed by `key - query + L - 1` (see [`expand_offset_bias`]); for per-clip patch
+        positions (masked audio modelling) as a dense `(batch, heads, L, L)` tensor.
+        """
         if patch_positions is None:
-            # Every entry depends only on key - query: bucket the 2L-1 distinct offsets once, then index.
-            offsets = torch.arange(-(sequence_length - 1), sequence_length, device=weight.device)
-            offset_bias = self.relative_attention_bias(
-                _relative_position_bucket(offsets, self.num_buckets, self.max_distance)
+            offsets = torch.arange(
+                -(sequence_length - 1), sequence_length, device=self.relative_attention_bias.weight.device
             )
-            positions = torch.arange(sequence_length, device=weight.device)
-            index = positions[None, :] - positions[:, None] + (sequence_length - 1)
-            return offset_bias[index].permute(2, 0, 1).unsqueeze(0)
+            buckets = _relative_position_bucket(offsets, self.num_buckets, self.max_distance)
+            return self.relative_attention_bias(buckets).t().contiguous()
         relative_positions = patch_positions[:, None, :] - patch_positions[:, :, None]
         buckets = _relative_position_bucket(relative_positions, self.num_buckets, self.max_distance)
         return self.relative_attention_bias(buckets).permute(0, 3, 1, 2)
+
+
+def expand_offset_bias(offset_bias: torch.Tensor) -> torch.Tensor:
+    """`(heads, 2L - 1)` per-offset table -> dense `(1, heads, L, L)` bias, `bias[h, q, k] = table[h, k - q + L - 1]`."""
+    sequence_length = (offset_bias.shape[1] + 1) // 2
+    positions = torch.arange(sequence_length, device=offset_bias.device)
+    index = positions[None, :] - positions[:, None] + (sequence_length - 1)
+    return offset_bias[:, index].unsqueeze(0)
+
+
+def reversed_query_bias_view(offset_bias: torch.Tensor) -> torch.Tensor:
+    """
+    A copy-free `(heads, L, L)` view of the bias with the QUERY axis reversed: row `r` is query `L - 1 - r`, so that
+    entry `(r, k)` is `table[h, r + k]` and both strides are +1. Computing attention for reversed queries and
+    flipping the result back lets every chunk of bias rows be read straight from the small table.
+    """
+    sequence_length = (offset_bias.shape[1] + 1) // 2
+    table = offset_bias.contiguous()
+    return table.as_strided((table.shape[0], sequence_length, sequence_length), (table.stride(0), 1, 1))
+
+
+# Upper bound on the elements of one chunk of gated bias rows in the memory-efficient path (32 MiB in float32).
+_BIAS_CHUNK_ELEMENTS = 1 << 23
 
 
 def eager_attention_forward(
@@ -316,16 +339,63 @@ class BeatsAttention(nn.Module):
             self.gru_rel_pos_linear = nn.Linear(self.head_dim, 8)
             self.gru_rel_pos_const = nn.Parameter(torch.ones(1, self.num_heads, 1, 1))
 
-    def gate_position_bias(self, query_states: torch.Tensor, position_bias: torch.Tensor) -> torch.Tensor:
-        """Scale the shared bias by a gate computed from each query, `gate = a * (b * const - 1) + 2`."""
+    def position_bias_gate(self, query_states: torch.Tensor) -> torch.Tensor:
+        """Per-query gate of the shared bias, `a * (b * const - 1) + 2`, shape `(batch, heads, L, 1)`."""
         batch_size, num_heads, seq_len, _ = query_states.shape
         # The original derives the gate from q * scaling / 32 * 32 / scaling; reproduce the rounding.
         gate_input = query_states * self.scaling * (1.0 / ATTENTION_STABILITY_FACTOR)
         gate_input = gate_input * ATTENTION_STABILITY_FACTOR / self.scaling
         gate_logits = self.gru_rel_pos_linear(gate_input).view(batch_size, num_heads, seq_len, 2, 4).sum(-1)
         gate_a, gate_b = torch.sigmoid(gate_logits).chunk(2, dim=-1)
-        gate = gate_a * (gate_b * self.gru_rel_pos_const - 1.0) + 2.0
-        return gate * position_bias
+        return gate_a * (gate_b * self.gru_rel_pos_const - 1.0) + 2.0
+
+    def _chunked_sdpa(
+        self,
+        attention_interface: Callable,
+        query_states: torch.Tensor,
+        key_states: torch.Tensor,
+        value_states: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        offset_bias: torch.Tensor,
+        dropout: float,
+        **kwargs,
+    ) -> torch.Tensor:
+        """
+        SDPA with a Toeplitz bias without ever materialising the full `(batch, heads, L, L)` bias: queries are
+        processed in reversed order, in chunks of rows whose gated bias is built from a strided view of the
+        `(heads, 2L - 1)` table (one pass over the chunk), so memory stays bounded for long clips.
+        """
+        batch_size, num_heads, seq_len, _ = query_states.shape
+        rows = reversed_query_bias_view(offset_bias.to(query_states.dtype))
+        query_reversed = query_states.flip(2)
+        gate_reversed = self.position_bias_gate(query_reversed) if self.gru_rel_pos else None
+        chunk = max(16, _BIAS_CHUNK_ELEMENTS // (batch_size * num_heads * seq_len))
+        outputs = []
+        for start in range(0, seq_len, chunk):
+            stop = min(start + chunk, seq_len)
+            bias = rows[:, start:stop].unsqueeze(0)
+            bias = (
+                gate_reversed[:, :, start:stop] * bias
+                if gate_reversed is not None
+                else bias.expand(batch_size, -1, -1, -1)
+            )
+            mask = attention_mask
+            if mask is not None and mask.dim() == 4 and mask.shape[2] != 1:
+                # Key padding only: every row of the mask is the same, so any rows serve.
+                mask = mask[:, :, : stop - start]
+            output, _ = attention_interface(
+                self,
+                query_reversed[:, :, start:stop],
+                key_states,
+                value_states,
+                mask,
+                dropout=dropout,
+                scaling=self.scaling,
+                position_bias=bias,
+                **kwargs,
+            )
+            outputs.append(output)
+        return torch.cat(outputs, dim=1).flip(1)
 
     def forward(
         self,
@@ -341,23 +411,40 @@ class BeatsAttention(nn.Module):
         key_states = self.k_proj(hidden_states).view(hidden_shape).transpose(1, 2)
         value_states = self.v_proj(hidden_states).view(hidden_shape).transpose(1, 2)
 
+        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
+            self.config._attn_implementation, eager_attention_forward
+        )
+        dropout = 0.0 if not self.training else self.attention_dropout
+        if position_bias is not None and position_bias.dim() == 2:
+            if self.config._attn_implementation == "sdpa" and not kwargs.get("output_attentions", False):
+                attn_output = self._chunked_sdpa(
+                    attention_interface,
+                    query_states,
+                    key_states,
+                    value_states,
+                    attention_mask,
+                    position_bias,
+                    dropout,
+                    **kwargs,
+                )
+                attn_output = attn_output.reshape(*input_shape, -1).contiguous()
+                return self.out_proj(attn_output), None
+            position_bias = expand_offset_bias(position_bias)
+
         if position_bias is not None:
             if self.gru_rel_pos:
-                position_bias = self.gate_position_bias(query_states, position_bias)
+                position_bias = self.position_bias_gate(query_states) * position_bias
             position_bias = position_bias.to(query_states.dtype)
             if position_bias.shape[0] != query_states.shape[0]:
                 position_bias = position_bias.expand(query_states.shape[0], -1, -1, -1)
 
-        attention_interface: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(
-            self.config._attn_implementation, eager_attention_forward
-        )
         attn_output, attn_weights = attention_interface(
             self,
             query_states,
             key_states,
             value_states,
             attention_mask,
-            dropout=0.0 if not self.training else self.attention_dropout,
+            dropout=dropout,
             scaling=self.scaling,
             position_bias=position_bias,
             **kwargs,
