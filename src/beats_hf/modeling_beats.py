@@ -366,19 +366,33 @@ class BeatsAttention(nn.Module):
         `(heads, 2L - 1)` table (one pass over the chunk), so memory stays bounded for long clips.
         """
         batch_size, num_heads, seq_len, _ = query_states.shape
-        rows = reversed_query_bias_view(offset_bias.to(query_states.dtype))
-        query_reversed = query_states.flip(2)
+        table = offset_bias.to(query_states.dtype)
+        rows = reversed_query_bias_view(table)
+        # One contiguous copy here instead of one per chunk inside the kernel.
+        query_reversed = query_states.flip(2).contiguous()
+        key_states, value_states = key_states.contiguous(), value_states.contiguous()
         gate_reversed = self.position_bias_gate(query_reversed) if self.gru_rel_pos else None
+        track_gradients = torch.is_grad_enabled() and (
+            table.requires_grad or (gate_reversed is not None and gate_reversed.requires_grad)
+        )
         chunk = max(16, _BIAS_CHUNK_ELEMENTS // (batch_size * num_heads * seq_len))
+        keys = torch.arange(seq_len, device=table.device)
         outputs = []
         for start in range(0, seq_len, chunk):
             stop = min(start + chunk, seq_len)
-            bias = rows[:, start:stop].unsqueeze(0)
-            bias = (
-                gate_reversed[:, :, start:stop] * bias
-                if gate_reversed is not None
-                else bias.expand(batch_size, -1, -1, -1)
-            )
+            bias = query_states.new_empty(batch_size, num_heads, stop - start, seq_len)
+            if track_gradients:
+                # Differentiable gather of the rows (the strided view overlaps itself, which autograd handles badly).
+                index = torch.arange(start, stop, device=table.device)[:, None] + keys[None, :]
+                row_chunk = table[:, index].unsqueeze(0)
+                bias = gate_reversed[:, :, start:stop] * row_chunk if gate_reversed is not None else row_chunk
+                bias = bias.expand(batch_size, -1, -1, -1)
+            elif gate_reversed is not None:
+                # Writing into a contiguous buffer: the broadcast product would otherwise get a key-major layout
+                # (the view's two unit strides) and a second copy inside SDPA.
+                torch.mul(gate_reversed[:, :, start:stop], rows[:, start:stop].unsqueeze(0), out=bias)
+            else:
+                bias.copy_(rows[:, start:stop].unsqueeze(0).expand_as(bias))
             mask = attention_mask
             if mask is not None and mask.dim() == 4 and mask.shape[2] != 1:
                 # Key padding only: every row of the mask is the same, so any rows serve.
