@@ -950,7 +950,7 @@ class BeatsVectorQuantizer(nn.Module):
     def forward(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.LongTensor]:
         """`encoded`: (..., codebook_dim) l2-normalised vectors. Returns (quantized, indices)."""
         flat = encoded.reshape(-1, encoded.shape[-1])
-        codebook = self.codebook.to(flat.dtype)
+        codebook = self.codebook.to(flat.dtype)  # float32 in BeatsTokenizerModel, which quantizes outside autocast
         # Squared euclidean distance between unit vectors, in the original's op order (ties -> lowest index).
         distances = (
             flat.pow(2).sum(dim=1, keepdim=True)
@@ -991,7 +991,10 @@ class BeatsVectorQuantizer(nn.Module):
         samples = encoded.detach().reshape(-1, encoded.shape[-1]).float()
         if samples.shape[0] == 0:
             raise ValueError("initialize_codebook needs at least one vector.")
-        pick = torch.randint(samples.shape[0], (self.codebook_size,), generator=generator, device="cpu")
+        if samples.shape[0] >= self.codebook_size:
+            pick = torch.randperm(samples.shape[0], generator=generator, device="cpu")[: self.codebook_size]
+        else:
+            pick = torch.randint(samples.shape[0], (self.codebook_size,), generator=generator, device="cpu")
         centroids = samples[pick.to(samples.device)].clone()
         counts = torch.zeros(self.codebook_size, device=samples.device)
         for _ in range(num_iterations):
@@ -1041,8 +1044,10 @@ class BeatsTokenizerModel(BeatsPreTrainedModel):
             input_values, attention_mask: see [`BeatsModel.forward`].
         """
         outputs: BeatsModelOutput = self.beats(input_values, attention_mask=attention_mask, **kwargs)
-        encoded = F.normalize(self.quantize_projection(outputs.last_hidden_state), p=2.0, dim=-1)
-        quantized, token_ids = self.quantizer(encoded)
+        # Labels must not depend on the caller's mixed-precision setting: project and quantize in float32.
+        with torch.autocast(device_type=outputs.last_hidden_state.device.type, enabled=False):
+            encoded = F.normalize(self.quantize_projection(outputs.last_hidden_state.float()), p=2.0, dim=-1)
+            quantized, token_ids = self.quantizer(encoded)
         token_ids = token_ids.masked_fill(~outputs.patch_attention_mask, -100)
         return BeatsTokenizerOutput(
             token_ids=token_ids,
