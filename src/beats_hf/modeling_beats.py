@@ -616,6 +616,12 @@ class BeatsPreTrainedModel(PreTrainedModel):
         "attentions": OutputRecorder(BeatsAttention, index=1),
     }
 
+    def _initialize_weights(self, module: nn.Module, is_custom_code: bool = False) -> None:
+        # transformers skips modules without parameters of their own in out-of-tree code, which would skip the
+        # positional convolution and the DeepNorm gains below; `_init_weights` only uses transformers.initialization,
+        # which leaves loaded tensors alone, so it is safe to run on every module.
+        super()._initialize_weights(module, is_custom_code=False)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         """Initialise as the original does for training from scratch (BERT-style normal, DeepNorm xavier gains)."""
@@ -656,9 +662,10 @@ class BeatsPreTrainedModel(PreTrainedModel):
             init.copy_(module.projection, projection)
             init.copy_(module.codebook, codebook)
         elif isinstance(module, BeatsVectorQuantizer):
-            init.copy_(module.codebook, F.normalize(torch.randn_like(module.codebook), dim=-1))
+            codebook = module.initial_codebook()
+            init.copy_(module.codebook, codebook)
             init.zeros_(module.cluster_size)
-            init.copy_(module.kmeans_codebook, module.codebook)
+            init.copy_(module.kmeans_codebook, codebook)
             init.zeros_(module.kmeans_cluster_size)
             init.zeros_(module.initialized)
 
@@ -796,6 +803,23 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         """Freeze the whole encoder; only the classification head is trained."""
         self.beats.requires_grad_(False)
 
+    def _check_labels(self, labels: torch.Tensor, logits: torch.Tensor) -> None:
+        batch_size, num_labels = logits.shape
+        if num_labels == 1:
+            expected = [(batch_size,), (batch_size, 1)]
+            meaning = "regression targets"
+        elif labels.dtype in (torch.long, torch.int, torch.int16, torch.int8, torch.uint8):
+            expected = [(batch_size,)]
+            meaning = "class indices (single-label)"
+        else:
+            expected = [(batch_size, num_labels)]
+            meaning = "multi-hot floats (multi-label)"
+        if tuple(labels.shape) not in expected:
+            raise ValueError(
+                f"labels has shape {tuple(labels.shape)}, but {meaning} for a batch of {batch_size} with "
+                f"{num_labels} labels must have shape {' or '.join(str(e) for e in expected)}."
+            )
+
     @can_return_tuple
     def forward(
         self,
@@ -819,6 +843,7 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
 
         loss = None
         if labels is not None:
+            self._check_labels(labels, logits)
             loss = self.loss_function(labels, logits, self.config, **kwargs)
         return SequenceClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
@@ -938,14 +963,21 @@ class BeatsVectorQuantizer(nn.Module):
         super().__init__()
         self.codebook_size = config.codebook_size
         self.decay = config.codebook_decay
-        self.register_buffer("codebook", torch.zeros(config.codebook_size, config.codebook_dim))
+        self.register_buffer("codebook", self.initial_codebook(config.codebook_size, config.codebook_dim))
         # EMA of code usage: the original's `quantize.cluster_size`.
         self.register_buffer("cluster_size", torch.zeros(config.codebook_size))
         # The codebook and cluster sizes right after k-means initialisation; unused by the forward pass, carried so
         # that conversion to and from the original format is lossless (`quantize.embedding.embed_avg`/`cluster_size`).
-        self.register_buffer("kmeans_codebook", torch.zeros(config.codebook_size, config.codebook_dim))
+        self.register_buffer("kmeans_codebook", self.codebook.clone())
         self.register_buffer("kmeans_cluster_size", torch.zeros(config.codebook_size))
         self.register_buffer("initialized", torch.zeros(1))
+
+    def initial_codebook(self, codebook_size: int | None = None, codebook_dim: int | None = None) -> torch.Tensor:
+        """Random unit vectors from a fixed seed: the codebook before k-means initialisation replaces it."""
+        if codebook_size is None:
+            codebook_size, codebook_dim = self.codebook.shape
+        generator = torch.Generator().manual_seed(0)
+        return F.normalize(torch.randn(codebook_size, codebook_dim, generator=generator), dim=-1)
 
     def forward(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.LongTensor]:
         """`encoded`: (..., codebook_dim) l2-normalised vectors. Returns (quantized, indices)."""
@@ -1021,6 +1053,9 @@ class BeatsTokenizerModel(BeatsPreTrainedModel):
     bank into one discrete label per patch (`token_ids`). Inference never changes the model's state.
     """
 
+    # Discrete labels are computed in float32 whatever the requested dtype.
+    _keep_in_fp32_modules_strict = ["quantize_projection", "quantizer"]
+
     def __init__(self, config: BeatsConfig):
         super().__init__(config)
         self.beats = BeatsModel(config)
@@ -1044,9 +1079,13 @@ class BeatsTokenizerModel(BeatsPreTrainedModel):
             input_values, attention_mask: see [`BeatsModel.forward`].
         """
         outputs: BeatsModelOutput = self.beats(input_values, attention_mask=attention_mask, **kwargs)
-        # Labels must not depend on the caller's mixed-precision setting: project and quantize in float32.
+        # Labels must not depend on the caller's precision (autocast or a half-precision model): project and
+        # quantize in float32.
         with torch.autocast(device_type=outputs.last_hidden_state.device.type, enabled=False):
-            encoded = F.normalize(self.quantize_projection(outputs.last_hidden_state.float()), p=2.0, dim=-1)
+            hidden = outputs.last_hidden_state.float()
+            first, _, second = self.quantize_projection
+            hidden = torch.tanh(F.linear(hidden, first.weight.float(), first.bias.float()))
+            encoded = F.normalize(F.linear(hidden, second.weight.float(), second.bias.float()), p=2.0, dim=-1)
             quantized, token_ids = self.quantizer(encoded)
         token_ids = token_ids.masked_fill(~outputs.patch_attention_mask, -100)
         return BeatsTokenizerOutput(

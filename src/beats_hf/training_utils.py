@@ -268,6 +268,37 @@ def prune_checkpoints(output_dir: str | Path, keep: int) -> None:
 
 
 # ----------------------------------------------------------------------------------------------------------------------
+# Metric logging: the trackers configured on the Accelerator (TensorBoard, ...) plus a plain JSON-lines file that
+# plots and reports can read without a tracker.
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def log_metrics(accelerator: Any, metrics: dict[str, Any], step: int, output_dir: str | Path) -> None:
+    """`accelerator.log` the scalar metrics and append them, with the step, to `output_dir/metrics.jsonl`."""
+    import json
+
+    scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    if accelerator.trackers:
+        accelerator.log(scalars, step=step)
+    if accelerator.is_main_process:
+        path = Path(output_dir) / METRICS_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as handle:
+            handle.write(json.dumps({"step": step, **scalars}) + "\n")
+
+
+def read_metrics(output_dir: str | Path) -> list[dict[str, float]]:
+    """The records `log_metrics` wrote for a run (empty when the run logged nothing)."""
+    import json
+
+    path = Path(output_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+# ----------------------------------------------------------------------------------------------------------------------
 # Codebook health.
 
 
@@ -302,5 +333,7 @@ __all__ = [
     "config_to_dict",
     "latest_checkpoint",
     "load_config",
+    "log_metrics",
+    "read_metrics",
     "prune_checkpoints",
 ]

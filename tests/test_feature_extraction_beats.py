@@ -1,0 +1,430 @@
+# Copyright 2026 The beats_hf developers. Licensed under the MIT License.
+"""Tests of BeatsFeatureExtractor and the batched Kaldi filter bank behind it."""
+
+import logging
+import tempfile
+import unittest
+from pathlib import Path
+
+import hf_mixins
+import numpy as np
+import pytest
+import torch
+from transformers import AutoFeatureExtractor
+
+from beats_hf import BeatsFeatureExtractor
+from beats_hf import feature_extraction_beats as fe_module
+from beats_hf.feature_extraction_beats import compute_beats_fbank, compute_kaldi_fbank, num_fbank_frames
+
+DATA = Path(__file__).parent / "data" / "official"
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def official():
+    """Padded fixture batch (2, 40000), clip 1 real for 27000 samples, and the official normalised fbank."""
+    inputs = torch.load(DATA / "inputs.pt", weights_only=True)
+    fbank = torch.load(DATA / "small_pt_outputs.pt", weights_only=True)["fbank"]
+    assert inputs["lengths"] == [40000, 27000] and fbank.shape == (2, 248, 128)
+    return inputs["waveform"], inputs["lengths"], fbank
+
+
+def random_clip(num_samples, seed, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    t = np.arange(num_samples) / SR
+    return (0.1 * rng.standard_normal(num_samples) + 0.3 * np.sin(2 * np.pi * 440 * t)).astype(dtype)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Parity with the official preprocessing (fixture computed by torchaudio.compliance.kaldi.fbank in BEATs.preprocess)
+
+
+def test_clip0_bit_exact(official):
+    waveform, _, fbank = official
+    assert torch.equal(compute_beats_fbank(waveform[0]), fbank[0])
+
+
+def test_cropped_clip1_bit_exact(official):
+    # The official fbank was computed on the padded batch: only frames lying inside the 27000 real samples are
+    # the clip's own frames.
+    waveform, lengths, fbank = official
+    ours = compute_beats_fbank(waveform[1, : lengths[1]])
+    assert ours.shape == (167, 128)
+    assert torch.equal(ours, fbank[1, :167])
+
+
+def test_padded_batch_bit_exact(official):
+    waveform, _, fbank = official
+    assert torch.equal(compute_beats_fbank(waveform), fbank)
+
+
+def test_kaldi_fbank_matches_official_after_normalisation(official):
+    waveform, _, fbank = official
+    raw = compute_kaldi_fbank(waveform * 2**15)
+    assert torch.equal((raw - 15.41663) / (2 * 6.55582), fbank)
+
+
+def test_lengths_compute_each_clip_alone(official):
+    waveform, lengths, fbank = official
+    ours = compute_beats_fbank(waveform, lengths, padding_value=-7.0)
+    assert torch.equal(ours[0], fbank[0])
+    assert torch.equal(ours[1, :167], fbank[1, :167])
+    assert bool((ours[1, 167:] == -7.0).all())
+
+
+@pytest.mark.parametrize("padding_value", [0.0, -1.5])
+def test_feature_extractor_on_fixture(official, padding_value):
+    waveform, lengths, fbank = official
+    fe = BeatsFeatureExtractor(padding_value=padding_value)
+    out = fe([waveform[0].numpy(), waveform[1, : lengths[1]].numpy()], sampling_rate=SR, return_tensors="pt")
+    assert out["input_values"].shape == (2, 248, 128) and out["input_values"].dtype == torch.float32
+    assert out["attention_mask"].sum(-1).tolist() == [248, 167]
+    assert torch.equal(out["input_values"][0], fbank[0])
+    assert torch.equal(out["input_values"][1, :167], fbank[1, :167])
+    assert bool((out["input_values"][1, 167:] == padding_value).all())
+
+
+def test_2d_batch_equals_official_padded_batch(official):
+    # A 2-D input is a batch of full-length clips: the padded fixture row 1 is then processed with its zeros.
+    waveform, _, fbank = official
+    out = BeatsFeatureExtractor()(waveform.numpy(), sampling_rate=SR)
+    assert isinstance(out["input_values"], np.ndarray)
+    np.testing.assert_array_equal(out["input_values"], fbank.numpy())
+    assert out["attention_mask"].sum(-1).tolist() == [248, 248]
+
+
+def test_input_types_agree(official):
+    waveform, lengths, fbank = official
+    fe = BeatsFeatureExtractor()
+    clip = waveform[1, : lengths[1]]
+    for raw in (clip, clip.numpy(), clip.tolist(), [clip], [clip.numpy()], clip[None], clip.numpy()[None]):
+        out = fe(raw, sampling_rate=SR, return_tensors="pt")
+        assert torch.equal(out["input_values"], fbank[1:2, :167]), type(raw)
+
+
+@pytest.mark.parametrize(
+    "lengths",
+    [[2800, 5555, 16000, 16001, 33333], [60000, 30000, 50000, 2800]],
+    ids=["short-clips-gathered", "long-clips-one-by-one"],
+)
+def test_clip_features_do_not_depend_on_batch_companions(lengths):
+    clips = [random_clip(n, seed) for seed, n in enumerate(lengths)]
+    padded = torch.stack([torch.from_numpy(np.pad(c, (0, max(lengths) - len(c)))) for c in clips])
+    batched = compute_beats_fbank(padded, lengths, padding_value=3.0)
+    for i, clip in enumerate(clips):
+        alone = compute_beats_fbank(torch.from_numpy(clip))
+        assert torch.equal(batched[i, : alone.shape[0]], alone)
+        assert bool((batched[i, alone.shape[0] :] == 3.0).all())
+
+
+def test_clips_shorter_than_a_patch_alone_or_in_equal_length_batches():
+    # Below 16 frames BLAS rounds the mel product differently; such clips still match when not gathered.
+    clips = torch.from_numpy(np.stack([random_clip(1500, seed) for seed in range(3)]))  # 7 frames each
+    batched = compute_kaldi_fbank(clips * 2**15)
+    for i in range(3):
+        assert torch.equal(batched[i], compute_kaldi_fbank(clips[i] * 2**15))
+
+
+def test_cpu_blocking_does_not_change_values(monkeypatch):
+    # Long clips are split into blocks of at most _CPU_BLOCK_FRAMES frames and short ones grouped into blocks; with
+    # a 100-frame limit these small inputs take both paths (and the gathered path of ragged batches).
+    long_batch = torch.from_numpy(np.stack([random_clip(24000, 7), random_clip(24000, 8)]))  # 148 frames each
+    short_batch = torch.from_numpy(np.stack([random_clip(4800, seed) for seed in range(7)]))  # 28 frames each
+
+    def run():
+        return [
+            compute_beats_fbank(long_batch),
+            compute_beats_fbank(short_batch),
+            compute_beats_fbank(long_batch, [24000, 17000]),
+        ]
+
+    monkeypatch.setattr(fe_module, "_CPU_BLOCK_FRAMES", 100)
+    blocked = run()
+    monkeypatch.setattr(fe_module, "_CPU_BLOCK_FRAMES", 10**9)
+    for a, b in zip(blocked, run()):
+        assert torch.equal(a, b)
+
+
+def test_num_fbank_frames():
+    assert [num_fbank_frames(n) for n in (0, 399, 400, 559, 560, 2800, 27000, 40000, 160000)] == [
+        0,
+        0,
+        1,
+        1,
+        2,
+        16,
+        167,
+        248,
+        998,
+    ]
+    assert num_fbank_frames(torch.tensor([399, 400, 40000])).tolist() == [0, 1, 248]
+
+
+def test_matches_torchaudio_on_random_clips():
+    kaldi = pytest.importorskip(
+        "torchaudio.compliance.kaldi",
+        reason="torchaudio is not installed; the fixture tests above check parity with its output instead",
+        exc_type=ImportError,
+    )
+    lengths = [2800, 4321, 16000, 40000, 160077]
+    clips = [torch.from_numpy(random_clip(n, seed)) for seed, n in enumerate(lengths)]
+    padded = torch.stack([torch.nn.functional.pad(c, (0, max(lengths) - len(c))) for c in clips])
+    batched = compute_kaldi_fbank(padded * 2**15, lengths)
+    options = {"num_mel_bins": 128, "sample_frequency": 16000, "frame_length": 25, "frame_shift": 10}
+    # On the kind of machine that produced the fixtures the values are identical; the tolerance (1e-4 in log power,
+    # under 1e-5 after BEATs normalisation) only absorbs other BLAS/FFT builds.
+    for i, clip in enumerate(clips):
+        expected = kaldi.fbank(clip.unsqueeze(0) * 2**15, **options)
+        torch.testing.assert_close(compute_kaldi_fbank(clip * 2**15), expected, rtol=0, atol=1e-4)
+        torch.testing.assert_close(batched[i, : expected.shape[0]], expected, rtol=0, atol=1e-4)
+        expected64 = kaldi.fbank(clip.double().unsqueeze(0) * 2**15, **options)
+        ours64 = compute_kaldi_fbank(clip.double() * 2**15)
+        assert ours64.dtype == torch.float64
+        torch.testing.assert_close(ours64, expected64, rtol=0, atol=1e-9)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Dtypes and devices
+
+
+def test_float64_input_policy(official):
+    waveform, _, fbank = official
+    # The feature extractor always computes in float32, like the official front end.
+    out = BeatsFeatureExtractor()(waveform[0].double().numpy(), sampling_rate=SR, return_tensors="pt")
+    assert out["input_values"].dtype == torch.float32
+    assert torch.equal(out["input_values"][0], fbank[0])
+    # The functions follow torchaudio: float64 in, float64 computed and returned.
+    ours64 = compute_beats_fbank(waveform.double())
+    assert ours64.dtype == torch.float64
+    torch.testing.assert_close(ours64.float(), fbank, rtol=0, atol=1e-4)
+
+
+def test_half_precision_is_computed_in_float32(official):
+    waveform, _, _ = official
+    half = waveform[0].half()
+    out = compute_beats_fbank(half)
+    assert out.dtype == torch.float32 and bool(torch.isfinite(out).all())
+    assert torch.equal(out, compute_beats_fbank(half.float()))
+
+
+def test_constants_cached_per_device_and_dtype(official):
+    waveform, _, _ = official
+    compute_beats_fbank(waveform[0])
+    compute_beats_fbank(waveform[0].double())
+    mel32, window32 = fe_module._cached_constants(128, 16000.0, torch.device("cpu"), torch.float32)
+    mel64, _ = fe_module._cached_constants(128, 16000.0, torch.device("cpu"), torch.float64)
+    assert mel32.dtype == torch.float32 and mel64.dtype == torch.float64 and mel32.shape == (128, 257)
+    assert window32.shape == (400,)
+    # Filters are built in float32 and cast, as torchaudio does, so both dtypes hold the same values.
+    assert torch.equal(mel64.float(), mel32)
+    assert fe_module._cached_constants(128, 16000.0, torch.device("cpu"), torch.float32)[0] is mel32
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_cuda_matches_cpu(official):
+    waveform, lengths, fbank = official
+    ours = compute_beats_fbank(waveform.cuda(), lengths)
+    assert ours.device.type == "cuda"
+    torch.testing.assert_close(ours.cpu()[0], fbank[0], rtol=0, atol=1e-4)
+    out = BeatsFeatureExtractor()(list(waveform.cuda()), sampling_rate=SR, return_tensors="pt")
+    assert out["input_values"].device.type == "cpu"
+
+
+def test_function_input_validation():
+    with pytest.raises(ValueError, match="mono audio"):
+        compute_kaldi_fbank(torch.zeros(1, 2, 4000))
+    with pytest.raises(TypeError, match="floating-point"):
+        compute_kaldi_fbank(torch.zeros(4000, dtype=torch.int16))
+    with pytest.raises(ValueError, match="2 rows"):
+        compute_kaldi_fbank(torch.zeros(2, 4000), [4000])
+    with pytest.raises(ValueError, match=r"\[0, 4000\]"):
+        compute_kaldi_fbank(torch.zeros(2, 4000), [4000, 5000])
+    assert compute_kaldi_fbank(torch.zeros(3, 399)).shape == (3, 0, 128)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Padding, truncation, outputs
+
+
+def test_padding_options():
+    fe = BeatsFeatureExtractor()
+    clips = [random_clip(16000, 0), random_clip(8000, 1)]  # 98 and 48 frames
+    out = fe(clips, sampling_rate=SR, padding="max_length", max_length=120, return_tensors="pt")
+    assert out["input_values"].shape == (2, 120, 128) and out["attention_mask"].sum(-1).tolist() == [98, 48]
+    out = fe(clips, sampling_rate=SR, padding="max_length", max_length=64, truncation=True, return_tensors="pt")
+    assert out["input_values"].shape == (2, 64, 128) and out["attention_mask"].sum(-1).tolist() == [64, 48]
+    out = fe(clips, sampling_rate=SR, pad_to_multiple_of=16, return_tensors="pt")
+    assert out["input_values"].shape == (2, 112, 128)
+    out = fe(clips, sampling_rate=SR, padding=False)
+    assert [len(x) for x in out["input_values"]] == [98, 48]
+    out = fe(clips, sampling_rate=SR, return_attention_mask=False, return_tensors="pt")
+    assert "attention_mask" not in out
+    # Without truncation=True nothing is cut, so clips longer than max_length cannot be stacked.
+    with pytest.raises(ValueError, match="padding=True"):
+        fe(clips, sampling_rate=SR, padding="max_length", max_length=64, return_tensors="pt")
+
+
+def test_collator_pad_on_features():
+    fe = BeatsFeatureExtractor()
+    features = [{"input_values": np.ones((n, 128), dtype=np.float32)} for n in (20, 33)]
+    batch = fe.pad(features, return_tensors="pt")
+    assert batch["input_values"].shape == (2, 33, 128) and batch["attention_mask"].sum(-1).tolist() == [20, 33]
+
+
+def test_left_padding_is_rejected():
+    with pytest.raises(ValueError, match="padding_side='right'"):
+        BeatsFeatureExtractor(padding_side="left")
+
+
+def test_save_load_round_trip_keeps_statistics():
+    fe = BeatsFeatureExtractor(fbank_mean=1.25, fbank_std=3.5, padding_value=-1.0)
+    with tempfile.TemporaryDirectory() as tmp:
+        fe.save_pretrained(tmp)
+        reloaded = BeatsFeatureExtractor.from_pretrained(tmp)
+        auto = AutoFeatureExtractor.from_pretrained(tmp)
+    for loaded in (reloaded, auto):
+        assert isinstance(loaded, BeatsFeatureExtractor)
+        assert (loaded.fbank_mean, loaded.fbank_std, loaded.padding_value) == (1.25, 3.5, -1.0)
+    clip = random_clip(8000, 3)
+    np.testing.assert_array_equal(
+        reloaded(clip, sampling_rate=SR)["input_values"], fe(clip, sampling_rate=SR)["input_values"]
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# Bad input
+
+
+def test_wrong_sampling_rate():
+    with pytest.raises(ValueError, match="44100 Hz") as info:
+        BeatsFeatureExtractor()(random_clip(16000, 0), sampling_rate=44100)
+    assert "16000 Hz" in str(info.value) and "Resample" in str(info.value)
+
+
+def test_missing_sampling_rate_warns(caplog):
+    with caplog.at_level(logging.WARNING):
+        BeatsFeatureExtractor()(random_clip(16000, 0))
+    assert "sampling_rate" in caplog.text
+
+
+def test_multichannel_list_element():
+    stereo = np.stack([random_clip(16000, 0), random_clip(16000, 1)])
+    with pytest.raises(ValueError, match=r"Clip 1 has shape \(2, 16000\)") as info:
+        BeatsFeatureExtractor()([random_clip(16000, 2), stereo], sampling_rate=SR)
+    assert "mean(axis=0)" in str(info.value)
+
+
+def test_multichannel_samples_by_channels_layout():
+    stereo = np.stack([random_clip(16000, 0), random_clip(16000, 1)], axis=1)  # (16000, 2)
+    with pytest.raises(ValueError, match="multi-channel") as info:
+        BeatsFeatureExtractor()(stereo, sampling_rate=SR)
+    assert "mean(axis=1)" in str(info.value)
+
+
+def test_3d_input():
+    with pytest.raises(ValueError, match="mono") as info:
+        BeatsFeatureExtractor()(np.zeros((2, 2, 16000), dtype=np.float32), sampling_rate=SR)
+    assert "(2, 2, 16000)" in str(info.value)
+
+
+def test_2d_channels_first_is_a_batch():
+    # The documented rule: a 2-D array is a batch of mono clips, even when it could be (channels, samples).
+    out = BeatsFeatureExtractor()(np.zeros((2, 16000), dtype=np.float32), sampling_rate=SR, return_tensors="pt")
+    assert out["input_values"].shape == (2, 98, 128)
+
+
+def test_clip_too_short():
+    with pytest.raises(ValueError, match="Clip 1 has 2799 samples") as info:
+        BeatsFeatureExtractor()([random_clip(16000, 0), random_clip(2799, 1)], sampling_rate=SR)
+    assert "2800" in str(info.value)
+    BeatsFeatureExtractor()(random_clip(2800, 1), sampling_rate=SR)  # exactly one patch is fine
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_samples(bad):
+    clip = random_clip(16000, 1)
+    clip[1234] = bad
+    with pytest.raises(ValueError, match="Clip 2 contains NaN or infinite"):
+        BeatsFeatureExtractor()([random_clip(16000, 0), random_clip(9000, 0), clip], sampling_rate=SR)
+
+
+@pytest.mark.parametrize("dtype", [np.int16, np.int32, np.uint8])
+def test_integer_pcm(dtype):
+    with pytest.raises(ValueError, match=f"integer dtype {np.dtype(dtype).name}") as info:
+        BeatsFeatureExtractor()(np.zeros(16000, dtype=dtype), sampling_rate=SR)
+    assert "32768" in str(info.value)
+    with pytest.raises(ValueError, match="32768"):
+        BeatsFeatureExtractor()(torch.zeros(16000, dtype=torch.int16), sampling_rate=SR)
+
+
+@pytest.mark.parametrize(
+    "empty", [[], np.zeros(0, dtype=np.float32), np.zeros((0, 16000), dtype=np.float32), [np.zeros(0)]]
+)
+def test_empty_input(empty):
+    with pytest.raises(ValueError, match="empty"):
+        BeatsFeatureExtractor()(empty, sampling_rate=SR)
+
+
+def test_complex_and_object_arrays():
+    with pytest.raises(ValueError, match="complex"):
+        BeatsFeatureExtractor()(np.zeros(16000, dtype=np.complex64), sampling_rate=SR)
+    with pytest.raises(ValueError, match="complex"):
+        BeatsFeatureExtractor()(torch.zeros(16000, dtype=torch.complex64), sampling_rate=SR)
+    with pytest.raises(ValueError, match="object"):
+        BeatsFeatureExtractor()(np.array([0.1] * 16000, dtype=object), sampling_rate=SR)
+    with pytest.raises(ValueError, match="ragged"):
+        BeatsFeatureExtractor()([[[0.1] * 3000, [0.2] * 3001]], sampling_rate=SR)
+
+
+def test_not_audio():
+    with pytest.raises(TypeError, match="decoded audio"):
+        BeatsFeatureExtractor()("clip.wav", sampling_rate=SR)
+
+
+# --------------------------------------------------------------------------------------------------------------------
+# transformers' own feature-extractor test mixin (materialised from the transformers sdist by conftest.py)
+
+try:
+    from hf_tests.test_sequence_feature_extraction_common import SequenceFeatureExtractionTestMixin
+except ImportError as exc:
+    _mixin_import_error = exc
+
+    class SequenceFeatureExtractionTestMixin:  # stands in so that the problem is reported as a failure, not a skip
+        def test_hf_mixins_available(self):
+            self.fail(f"{hf_mixins.unavailable_message()} Import error: {_mixin_import_error!r}")
+
+
+class BeatsFeatureExtractionTester:
+    """Inputs for the mixin, which exercises `pad()` and truncation on already extracted (frames, 128) features."""
+
+    def __init__(self, parent, batch_size=7, min_seq_length=40, max_seq_length=200, feature_size=128):
+        self.parent = parent
+        self.batch_size = batch_size
+        self.min_seq_length = min_seq_length
+        self.max_seq_length = max_seq_length
+        self.seq_length_diff = (max_seq_length - min_seq_length) // (batch_size - 1)
+        self.feature_size = feature_size
+
+    def prepare_feat_extract_dict(self):
+        return {
+            "feature_size": self.feature_size,
+            "padding_value": 0.0,
+            "sampling_rate": 16000,
+            "return_attention_mask": True,
+        }
+
+    def prepare_inputs_for_common(self, equal_length=False, numpify=False):
+        rng = np.random.default_rng(0)
+        if equal_length:
+            lengths = [self.max_seq_length] * self.batch_size
+        else:
+            lengths = range(self.min_seq_length, self.max_seq_length, self.seq_length_diff)
+        inputs = [rng.random((n, self.feature_size), dtype=np.float32) for n in lengths]
+        return inputs if numpify else [x.tolist() for x in inputs]
+
+
+class BeatsFeatureExtractionTest(SequenceFeatureExtractionTestMixin, unittest.TestCase):
+    feature_extraction_class = BeatsFeatureExtractor
+
+    def setUp(self):
+        self.feat_extract_tester = BeatsFeatureExtractionTester(self)

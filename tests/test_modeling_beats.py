@@ -1,0 +1,794 @@
+# Copyright 2026 The beats_hf developers. Licensed under the MIT License.
+"""Model tests: transformers' own `ModelTesterMixin` / `ConfigTester` run over every BEATs class, plus BEATs-specific
+checks (patch layout, padding invariance, masked audio modelling, tokenizer state, input validation)."""
+
+import contextlib
+import copy
+import tempfile
+import unittest
+from unittest import mock
+
+import pytest
+import torch
+import torch.nn.functional as F
+from parameterized import parameterized
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES,
+    MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+    MODEL_MAPPING_NAMES,
+)
+from transformers.testing_utils import require_torch, torch_device
+
+from beats_hf import (
+    BeatsConfig,
+    BeatsForAudioClassification,
+    BeatsForMaskedAudioModeling,
+    BeatsModel,
+    BeatsTokenizerModel,
+    compute_patch_attention_mask,
+    compute_random_patch_mask,
+)
+
+try:  # generated from the installed transformers' sdist by tests/conftest.py (see tests/hf_mixins.py)
+    from hf_tests.test_configuration_common import ConfigTester
+    from hf_tests.test_modeling_common import (
+        TEST_EAGER_MATCHES_SDPA_INFERENCE_PARAMETERIZATION,
+        ModelTesterMixin,
+        _test_eager_matches_sdpa_inference,
+        floats_tensor,
+        ids_tensor,
+    )
+except ImportError as exc:
+    import hf_mixins
+
+    raise ImportError(hf_mixins.unavailable_message()) from exc
+
+from utils import TINY_CONFIG_KWARGS, make_model, padded_batch, tiny_config
+
+ALL_MODEL_CLASSES = (BeatsModel, BeatsForAudioClassification, BeatsForMaskedAudioModeling, BeatsTokenizerModel)
+NUM_LABELS = 5
+# Heads that compute a loss from `labels` (the encoder and the tokenizer have none).
+LOSS_MODEL_CLASSES = (BeatsForAudioClassification, BeatsForMaskedAudioModeling)
+
+
+class BeatsModelTester:
+    """Tiny BEATs: (batch, 64 frames, 32 mel bins) filter banks -> 4 time steps x 2 mel bands = 8 patches."""
+
+    def __init__(
+        self,
+        parent,
+        batch_size=3,
+        num_frames=64,
+        num_mel_bins=32,
+        patch_size=16,
+        patch_embedding_dim=24,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=37,
+        num_labels=NUM_LABELS,
+        codebook_size=16,
+        codebook_dim=8,
+        mask_ratio=0.75,
+        is_training=True,
+    ):
+        self.parent = parent
+        self.batch_size = batch_size
+        self.num_frames = num_frames
+        self.num_mel_bins = num_mel_bins
+        self.patch_size = patch_size
+        self.patch_embedding_dim = patch_embedding_dim
+        self.hidden_size = hidden_size
+        self.num_hidden_layers = num_hidden_layers
+        self.num_attention_heads = num_attention_heads
+        self.intermediate_size = intermediate_size
+        self.num_labels = num_labels
+        self.codebook_size = codebook_size
+        self.codebook_dim = codebook_dim
+        self.mask_ratio = mask_ratio
+        self.is_training = is_training
+        self.num_freq_patches = num_mel_bins // patch_size
+        self.seq_length = (num_frames // patch_size) * self.num_freq_patches
+        # `test_eager_matches_sdpa_inference` masks the first `num_masks` patches of models taking `bool_masked_pos`.
+        self.num_masks = 2
+
+    def get_config_kwargs(self):
+        return {
+            **TINY_CONFIG_KWARGS,
+            "num_mel_bins": self.num_mel_bins,
+            "patch_size": self.patch_size,
+            "patch_embedding_dim": self.patch_embedding_dim,
+            "hidden_size": self.hidden_size,
+            "num_hidden_layers": self.num_hidden_layers,
+            "num_attention_heads": self.num_attention_heads,
+            "intermediate_size": self.intermediate_size,
+            "codebook_size": self.codebook_size,
+            "codebook_dim": self.codebook_dim,
+            "mask_ratio": self.mask_ratio,
+            "num_labels": self.num_labels,
+        }
+
+    def get_config(self):
+        return BeatsConfig(**self.get_config_kwargs())
+
+    def prepare_config_and_inputs(self):
+        input_values = floats_tensor([self.batch_size, self.num_frames, self.num_mel_bins])
+        attention_mask = torch.ones(self.batch_size, self.num_frames, dtype=torch.long, device=torch_device)
+        return self.get_config(), input_values, attention_mask
+
+    def prepare_config_and_inputs_for_common(self):
+        config, input_values, attention_mask = self.prepare_config_and_inputs()
+        return config, {"input_values": input_values, "attention_mask": attention_mask}
+
+    def random_patch_mask(self, batch_size, num_patches, seed=0):
+        generator = torch.Generator().manual_seed(seed)
+        real = torch.ones(batch_size, num_patches, dtype=torch.bool)
+        return compute_random_patch_mask(real, self.mask_ratio, generator=generator).to(torch_device)
+
+    def patch_labels(self, batch_size, num_patches, seed=0):
+        # seeded: some mixin tests prepare the inputs twice and compare the two outputs (losses included)
+        generator = torch.Generator().manual_seed(seed)
+        return torch.randint(0, self.codebook_size, (batch_size, num_patches), generator=generator).to(torch_device)
+
+    def create_and_check_model(self, config, input_values, attention_mask):
+        model = BeatsModel(config).to(torch_device).eval()
+        with torch.no_grad():
+            result = model(input_values, attention_mask=attention_mask)
+        self.parent.assertEqual(
+            tuple(result.last_hidden_state.shape), (self.batch_size, self.seq_length, self.hidden_size)
+        )
+        self.parent.assertEqual(tuple(result.patch_attention_mask.shape), (self.batch_size, self.seq_length))
+        self.parent.assertTrue(bool(result.patch_attention_mask.all()))
+        self.parent.assertIsNone(result.patch_positions)
+
+    def create_and_check_for_audio_classification(self, config, input_values, attention_mask):
+        model = BeatsForAudioClassification(config).to(torch_device).eval()
+        labels = ids_tensor([self.batch_size], self.num_labels)
+        with torch.no_grad():
+            result = model(input_values, attention_mask=attention_mask, labels=labels)
+        self.parent.assertEqual(tuple(result.logits.shape), (self.batch_size, self.num_labels))
+        self.parent.assertEqual(result.loss.dim(), 0)
+
+    def create_and_check_for_masked_audio_modeling(self, config, input_values, attention_mask):
+        model = BeatsForMaskedAudioModeling(config).to(torch_device).eval()
+        bool_masked_pos = self.random_patch_mask(self.batch_size, self.seq_length)
+        labels = ids_tensor([self.batch_size, self.seq_length], self.codebook_size)
+        with torch.no_grad():
+            result = model(input_values, attention_mask=attention_mask, bool_masked_pos=bool_masked_pos, labels=labels)
+        self.parent.assertEqual(tuple(result.logits.shape), (self.batch_size, self.seq_length, self.codebook_size))
+        self.parent.assertTrue(torch.isfinite(result.loss))
+
+    def create_and_check_tokenizer(self, config, input_values, attention_mask):
+        model = BeatsTokenizerModel(config).to(torch_device).eval()
+        with torch.no_grad():
+            result = model(input_values, attention_mask=attention_mask)
+        self.parent.assertEqual(tuple(result.token_ids.shape), (self.batch_size, self.seq_length))
+        self.parent.assertEqual(result.token_ids.dtype, torch.long)
+        self.parent.assertTrue(bool(((result.token_ids >= 0) & (result.token_ids < self.codebook_size)).all()))
+        for name in ("quantized", "encoded"):
+            tensor = getattr(result, name)
+            self.parent.assertEqual(tuple(tensor.shape), (self.batch_size, self.seq_length, self.codebook_dim))
+            torch.testing.assert_close(tensor.norm(dim=-1), torch.ones(tensor.shape[:2]), atol=1e-5, rtol=0)
+
+
+@contextlib.contextmanager
+def listed_in_auto_mapping(mapping_names, model_class):
+    """
+    Let the mixin see `model_class` in one of transformers' `*_MAPPING_NAMES` dicts for the duration of a test.
+
+    Several common tests only act on classes listed there by name (in-tree models); out-of-tree classes are never
+    listed, so those tests would silently check nothing. Listing the class under our `model_type` only affects those
+    name lookups: the lazy Auto mappings ignore model types missing from `CONFIG_MAPPING_NAMES` and resolve our config
+    through the registered classes as before.
+    """
+    with mock.patch.dict(mapping_names, {BeatsConfig.model_type: model_class.__name__}):
+        yield
+
+
+@require_torch
+class BeatsModelTest(ModelTesterMixin, unittest.TestCase):
+    all_model_classes = ALL_MODEL_CLASSES
+    # The patch embedding is a Conv2d over a filter bank: there is no vocabulary to resize.
+    test_resize_embeddings = False
+    # Always run transformers' most useful v5 init test (it is otherwise skipped unless the configuration file's
+    # copyright header says 2023 or later).
+    test_can_init_all_missing_weights_before_2023 = True
+
+    def setUp(self):
+        self.model_tester = BeatsModelTester(self)
+        # `num_labels` is not a serialised field (`id2label` is): the ConfigTester checks it on its own.
+        config_kwargs = {k: v for k, v in self.model_tester.get_config_kwargs().items() if k != "num_labels"}
+        self.config_tester = ConfigTester(self, config_class=BeatsConfig, has_text_modality=False, **config_kwargs)
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Hooks for the mixin
+    # ------------------------------------------------------------------------------------------------------------
+
+    def _prepare_for_class(self, inputs_dict, model_class, return_labels=False):
+        inputs_dict = super()._prepare_for_class(inputs_dict, model_class, return_labels=return_labels)
+        batch_size, num_frames = inputs_dict["input_values"].shape[:2]
+        num_patches = (num_frames // self.model_tester.patch_size) * self.model_tester.num_freq_patches
+        if model_class is BeatsForMaskedAudioModeling:
+            # `bool_masked_pos` is required. Without labels nothing is masked, so hidden states and attentions cover
+            # all `seq_length` patches as the shape checks of the mixin expect; with labels 75% of the patches are
+            # masked so that the loss (masked patches only) is a real, finite training loss.
+            if "bool_masked_pos" not in inputs_dict:
+                if return_labels:
+                    inputs_dict["bool_masked_pos"] = self.model_tester.random_patch_mask(batch_size, num_patches)
+                else:
+                    inputs_dict["bool_masked_pos"] = torch.zeros(
+                        batch_size, num_patches, dtype=torch.bool, device=torch_device
+                    )
+            if return_labels:
+                inputs_dict["labels"] = self.model_tester.patch_labels(batch_size, num_patches)
+        elif return_labels and model_class is BeatsForAudioClassification and "labels" not in inputs_dict:
+            inputs_dict["labels"] = torch.zeros(batch_size, dtype=torch.long, device=torch_device)
+        return inputs_dict
+
+    @contextlib.contextmanager
+    def _only(self, model_classes):
+        saved, self.all_model_classes = self.all_model_classes, tuple(model_classes)
+        try:
+            yield
+        finally:
+            self.all_model_classes = saved
+
+    # ------------------------------------------------------------------------------------------------------------
+    # Mixin tests adapted to BEATs (each with its reason)
+    # ------------------------------------------------------------------------------------------------------------
+
+    def test_config(self):
+        self.config_tester.run_common_tests()
+
+    def test_training(self):
+        # Only the heads have a loss (the mixin recognises base models by their in-tree class name).
+        with self._only(LOSS_MODEL_CLASSES):
+            super().test_training()
+
+    def check_training_gradient_checkpointing(self, gradient_checkpointing_kwargs=None):
+        # Same reason as `test_training`: the encoder and the tokenizer return no loss.
+        with self._only(LOSS_MODEL_CLASSES):
+            super().check_training_gradient_checkpointing(gradient_checkpointing_kwargs)
+
+    def test_problem_types(self):
+        # The mixin only runs this for classes listed as sequence/image classifiers; list ours for this test.
+        with listed_in_auto_mapping(MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES, BeatsForAudioClassification):
+            super().test_problem_types()
+
+    def test_can_load_ignoring_mismatched_shapes(self):
+        # The mixin only runs this for classes listed as audio classifiers; list ours for this test.
+        with listed_in_auto_mapping(MODEL_FOR_AUDIO_CLASSIFICATION_MAPPING_NAMES, BeatsForAudioClassification):
+            super().test_can_load_ignoring_mismatched_shapes()
+
+    def test_base_model_prefix_loads_base_weights(self):
+        # The mixin finds the base model through `MODEL_MAPPING_NAMES[config.model_type]`; list ours for this test.
+        with listed_in_auto_mapping(MODEL_MAPPING_NAMES, BeatsModel):
+            super().test_base_model_prefix_loads_base_weights()
+
+    def test_model_forward_default_config_values(self):
+        # The mixin only runs base models, recognised through `MODEL_MAPPING_NAMES`; list ours for this test.
+        with listed_in_auto_mapping(MODEL_MAPPING_NAMES, BeatsModel):
+            super().test_model_forward_default_config_values()
+
+    @parameterized.expand(TEST_EAGER_MATCHES_SDPA_INFERENCE_PARAMETERIZATION)
+    def test_eager_matches_sdpa_inference(
+        self, name, dtype, padding_side, use_attention_mask, output_attentions, enable_kernels
+    ):
+        if use_attention_mask and padding_side == "left":
+            self.skipTest(
+                reason="BEATs only supports right padding (BeatsFeatureExtractor pads on the right); a left-padded "
+                "attention_mask raises a ValueError (TestInputValidation::test_bad_inputs_raise_value_error)"
+            )
+        with self._only(self.all_model_classes):
+            _test_eager_matches_sdpa_inference(
+                self, name, dtype, padding_side, use_attention_mask, output_attentions, enable_kernels
+            )
+
+    def test_can_init_all_missing_weights(self):
+        super().test_can_init_all_missing_weights()
+
+    def test_init_weights_can_init_buffers(self):
+        # The tokenizer's codebook is drawn at random by `_init_weights` (zeros in `__init__`); checked separately in
+        # test_init_weights_can_init_buffers_tokenizer. All other buffers must be reproduced exactly.
+        with self._only([c for c in ALL_MODEL_CLASSES if c is not BeatsTokenizerModel]):
+            super().test_init_weights_can_init_buffers()
+
+    def test_init_weights_can_init_buffers_tokenizer(self):
+        with self._only([BeatsTokenizerModel]):
+            super().test_init_weights_can_init_buffers()
+
+    def test_model_outputs_equivalence(self):
+        """
+        `return_dict=False` gives the `to_tuple()` of the `ModelOutput`, as in the mixin's test. Re-implemented: the
+        mixin formats its failure message (`tuple - dict`) before asserting, which raises for the boolean
+        `patch_attention_mask` outputs of BEATs even when both outputs are equal.
+        """
+        config, inputs_dict = self.model_tester.prepare_config_and_inputs_for_common()
+
+        def check(tuple_object, dict_object, path):
+            if isinstance(tuple_object, (list, tuple)):
+                self.assertEqual(len(tuple_object), len(dict_object), path)
+                for index, (first, second) in enumerate(zip(tuple_object, dict_object)):
+                    check(first, second, f"{path}[{index}]")
+            elif tuple_object is None:
+                self.assertIsNone(dict_object, path)
+            elif torch.is_floating_point(tuple_object):
+                torch.testing.assert_close(tuple_object, dict_object, atol=1e-5, rtol=0, msg=path)
+            else:
+                self.assertTrue(torch.equal(tuple_object, dict_object), path)
+
+        for model_class in self.all_model_classes:
+            model = model_class(copy.deepcopy(config)).to(torch_device).eval()
+            for return_labels in (False, True):
+                for extra in ({}, {"output_hidden_states": True}, {"output_attentions": True}):
+                    if extra.get("output_attentions"):
+                        model.set_attn_implementation("eager")
+                    inputs = self._prepare_for_class(inputs_dict, model_class, return_labels=return_labels)
+                    with torch.no_grad():
+                        tuple_output = model(**inputs, return_dict=False, **extra)
+                        dict_output = model(**inputs, return_dict=True, **extra)
+                    self.assertIsInstance(tuple_output, tuple)
+                    for key in extra:
+                        self.assertIsNotNone(dict_output[key.removeprefix("output_")])
+                    check(tuple_output, dict_output.to_tuple(), f"{model_class.__name__}{extra}")
+
+    @unittest.skip(
+        reason="text-model test: it loads through AutoModelForSequenceClassification and feeds input_ids after "
+        "changing vocab_size; mismatched-head loading is covered by test_can_load_ignoring_mismatched_shapes"
+    )
+    def test_load_with_mismatched_shapes(self):
+        pass
+
+    @unittest.skip(reason="the input embedding is the patch Conv2d over the filter bank, not an nn.Embedding")
+    def test_model_get_set_embeddings(self):
+        pass
+
+    @unittest.skip(reason="audio model: the input is a filter bank, there are no input_ids/inputs_embeds")
+    def test_inputs_embeds(self):
+        pass
+
+    @unittest.skip(reason="audio model: the input is a filter bank, there are no input_ids/inputs_embeds")
+    def test_inputs_embeds_matches_input_ids(self):
+        pass
+
+    # ------------------------------------------------------------------------------------------------------------
+    # BEATs-specific tests
+    # ------------------------------------------------------------------------------------------------------------
+
+    def test_model(self):
+        self.model_tester.create_and_check_model(*self.model_tester.prepare_config_and_inputs())
+
+    def test_for_audio_classification(self):
+        self.model_tester.create_and_check_for_audio_classification(*self.model_tester.prepare_config_and_inputs())
+
+    def test_for_masked_audio_modeling(self):
+        self.model_tester.create_and_check_for_masked_audio_modeling(*self.model_tester.prepare_config_and_inputs())
+
+    def test_tokenizer(self):
+        self.model_tester.create_and_check_tokenizer(*self.model_tester.prepare_config_and_inputs())
+
+
+# ----------------------------------------------------------------------------------------------------------------------
+# BEATs-specific tests (pytest style)
+# ----------------------------------------------------------------------------------------------------------------------
+
+
+def valid_patches(num_frames, config):
+    return (num_frames // config.patch_size) * config.num_freq_patches
+
+
+class TestShapesAndLayout:
+    def test_patch_count_and_time_major_order(self):
+        # 128 mel bins (the released setting): 8 mel bands per 16-frame step.
+        model = make_model(BeatsModel, num_mel_bins=128)
+        input_values = torch.randn(2, 50, 128)  # 3 full time steps; the 2 trailing frames are dropped
+        with torch.no_grad():
+            output = model(input_values)
+        assert model.num_patches(50) == 24
+        assert tuple(output.last_hidden_state.shape) == (2, 24, 32)
+
+        # Patch p covers time step p // 8 and mel band p % 8: perturbing frames 16..31, mel bins 48..63 (time step
+        # 1, band 3) changes exactly the patch embedding at index 1 * 8 + 3.
+        perturbed = input_values.clone()
+        perturbed[:, 16:32, 48:64] += 1.0
+        with torch.no_grad():
+            changed = (model.embeddings(perturbed) - model.embeddings(input_values)).abs().amax(dim=(0, 2)) > 0
+        assert torch.nonzero(changed).flatten().tolist() == [11]
+
+        # The trailing frames short of a patch do not influence anything.
+        perturbed = input_values.clone()
+        perturbed[:, 48:] += 1.0
+        with torch.no_grad():
+            torch.testing.assert_close(model(perturbed).last_hidden_state, output.last_hidden_state, rtol=0, atol=0)
+
+    def test_head_output_shapes(self):
+        input_values = torch.randn(2, 48, 32)
+        bool_masked_pos = compute_random_patch_mask(torch.ones(2, 6, dtype=torch.bool), 0.75)
+        with torch.no_grad():
+            logits = make_model(BeatsForAudioClassification, num_labels=NUM_LABELS)(input_values).logits
+            mam = make_model(BeatsForMaskedAudioModeling)(input_values, bool_masked_pos=bool_masked_pos)
+            tokens = make_model(BeatsTokenizerModel)(input_values)
+        assert tuple(logits.shape) == (2, 5)
+        assert tuple(mam.logits.shape) == (2, 6, 16)
+        assert tuple(tokens.token_ids.shape) == (2, 6)
+        assert tuple(tokens.quantized.shape) == (2, 6, 8)
+
+    @pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES, ids=lambda c: c.__name__)
+    def test_output_hidden_states(self, model_class):
+        model = make_model(model_class)
+        input_values = torch.randn(2, 64, 32)
+        kwargs = (
+            {"bool_masked_pos": torch.zeros(2, 8, dtype=torch.bool)}
+            if model_class is BeatsForMaskedAudioModeling
+            else {}
+        )
+        with torch.no_grad():
+            output = model(input_values, output_hidden_states=True, **kwargs)
+        assert len(output.hidden_states) == model.config.num_hidden_layers + 1
+        for state in output.hidden_states:
+            assert tuple(state.shape) == (2, 8, 32)
+        if model_class is BeatsModel:
+            # post-LN: the last recorded state is the encoder output itself
+            torch.testing.assert_close(output.hidden_states[-1], output.last_hidden_state, rtol=0, atol=0)
+
+    def test_output_hidden_states_with_masked_patches(self):
+        # With bool_masked_pos the encoder only sees the visible patches: 2 of 8 per clip at ratio 0.75.
+        model = make_model(BeatsForMaskedAudioModeling)
+        bool_masked_pos = compute_random_patch_mask(torch.ones(2, 8, dtype=torch.bool), 0.75)
+        with torch.no_grad():
+            output = model(torch.randn(2, 64, 32), bool_masked_pos=bool_masked_pos, output_hidden_states=True)
+        assert [tuple(s.shape) for s in output.hidden_states] == [(2, 2, 32)] * 3
+        assert tuple(output.logits.shape) == (2, 8, 16)
+
+    def test_output_attentions_eager(self):
+        model = make_model(BeatsModel, attn_implementation="eager")
+        input_values, attention_mask = padded_batch()
+        with torch.no_grad():
+            output = model(input_values, attention_mask=attention_mask, output_attentions=True)
+        assert len(output.attentions) == model.config.num_hidden_layers
+        patch_mask = output.patch_attention_mask
+        for attentions in output.attentions:
+            assert tuple(attentions.shape) == (3, 4, 8, 8)
+            torch.testing.assert_close(attentions.sum(-1), torch.ones(3, 4, 8))
+            # no probability mass on padding patches
+            assert float(attentions.masked_select(~patch_mask[:, None, None, :]).abs().max()) == 0.0
+
+    @pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES, ids=lambda c: c.__name__)
+    def test_eager_matches_sdpa_fp32(self, model_class):
+        eager = make_model(model_class, attn_implementation="eager")
+        sdpa = copy.deepcopy(eager)
+        sdpa.set_attn_implementation("sdpa")
+        assert sdpa.config._attn_implementation == "sdpa"
+        input_values, attention_mask = padded_batch()
+        kwargs = {}
+        if model_class is BeatsForMaskedAudioModeling:
+            patch_mask = compute_patch_attention_mask(attention_mask, input_values.shape[1], eager.config)
+            kwargs["bool_masked_pos"] = compute_random_patch_mask(patch_mask, 0.5, torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            out_eager = eager(input_values, attention_mask=attention_mask, output_hidden_states=True, **kwargs)
+            out_sdpa = sdpa(input_values, attention_mask=attention_mask, output_hidden_states=True, **kwargs)
+        for state_eager, state_sdpa in zip(out_eager.hidden_states, out_sdpa.hidden_states):
+            torch.testing.assert_close(state_sdpa, state_eager, atol=1e-5, rtol=0)
+        main = {
+            BeatsModel: "last_hidden_state",
+            BeatsForAudioClassification: "logits",
+            BeatsForMaskedAudioModeling: "logits",
+            BeatsTokenizerModel: "encoded",
+        }[model_class]
+        torch.testing.assert_close(out_sdpa[main], out_eager[main], atol=1e-5, rtol=0)
+
+
+class TestInitialization:
+    def test_init_reaches_parameterless_modules(self):
+        config = tiny_config()
+        model = BeatsModel(config)
+        conv = model.encoder.pos_conv_embed.conv
+        # positional conv: zero bias, weight_g = per-kernel-position norm of weight_v
+        assert float(conv.bias.abs().max()) == 0.0
+        weight_v = conv.parametrizations.weight.original1
+        torch.testing.assert_close(conv.parametrizations.weight.original0, torch.norm_except_dim(weight_v, 2, 2))
+        # DeepNorm: xavier-normal q/k projections (std sqrt(2 / (32 + 32)) ~ 0.18), not normal(0.02)
+        assert float(model.encoder.layers[0].self_attn.q_proj.weight.std()) > 0.1
+        # from_pretrained with nothing to load must give the same, finite initialisation (not uninitialised memory)
+        loaded = BeatsModel.from_pretrained(None, config=config, state_dict={})
+        loaded_conv = loaded.encoder.pos_conv_embed.conv
+        assert float(loaded_conv.bias.abs().max()) == 0.0
+        assert bool(torch.isfinite(loaded_conv.parametrizations.weight.original0).all())
+
+
+class TestHalfPrecision:
+    @pytest.mark.parametrize(
+        "model_class", [BeatsModel, BeatsForAudioClassification, BeatsForMaskedAudioModeling], ids=lambda c: c.__name__
+    )
+    @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+    def test_loads_and_runs_in_half_precision(self, model_class, dtype, tmp_path):
+        self._check(model_class, dtype, tmp_path)
+
+    @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+    def test_tokenizer_loads_and_runs_in_half_precision(self, dtype, tmp_path):
+        output = self._check(BeatsTokenizerModel, dtype, tmp_path)
+        # the tokenizer projects and quantizes in float32 whatever the encoder's precision
+        assert output.encoded.dtype == torch.float32
+
+    @staticmethod
+    def _check(model_class, dtype, tmp_path):
+        make_model(model_class, num_labels=NUM_LABELS).save_pretrained(tmp_path)
+        model = model_class.from_pretrained(tmp_path, dtype=dtype).eval()
+        input_values, attention_mask = padded_batch()
+        kwargs = {}
+        if model_class is BeatsForMaskedAudioModeling:
+            kwargs["bool_masked_pos"] = torch.zeros(3, 8, dtype=torch.bool)
+        with torch.no_grad():
+            output = model(input_values.to(dtype), attention_mask=attention_mask, **kwargs)
+        main = output[0]
+        assert bool(torch.isfinite(main.float()).all()) if main.is_floating_point() else main.dtype == torch.long
+        return output
+
+
+class TestTraining:
+    @pytest.mark.parametrize("use_reentrant", [False, True])
+    def test_gradient_checkpointing_gives_same_gradients(self, use_reentrant):
+        model = make_model(BeatsForAudioClassification, num_labels=NUM_LABELS).train()
+        input_values, attention_mask = padded_batch()
+        labels = torch.tensor([0, 3, 1])
+
+        def gradients():
+            model.zero_grad(set_to_none=True)
+            model(input_values, attention_mask=attention_mask, labels=labels).loss.backward()
+            return {name: param.grad.clone() for name, param in model.named_parameters()}
+
+        reference = gradients()
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": use_reentrant})
+        assert model.is_gradient_checkpointing
+        checkpointed = gradients()
+        assert reference.keys() == checkpointed.keys()
+        for name, grad in reference.items():
+            torch.testing.assert_close(checkpointed[name], grad, atol=1e-6, rtol=1e-5, msg=name)
+
+    @pytest.mark.parametrize("model_class", [BeatsModel, BeatsForAudioClassification])
+    def test_freeze_feature_encoder(self, model_class):
+        model = make_model(model_class).train()
+        model.freeze_feature_encoder()
+        prefix = "embeddings." if model_class is BeatsModel else "beats.embeddings."
+        frozen = {name for name, param in model.named_parameters() if not param.requires_grad}
+        expected = {name for name, _ in model.named_parameters() if name.startswith(prefix)}
+        # the patch convolution, its LayerNorm and the projection to hidden_size
+        assert {name.removeprefix(prefix).split(".")[0] for name in expected} == {
+            "patch_conv",
+            "layer_norm",
+            "projection",
+        }
+        assert frozen == expected
+
+        output = model(torch.randn(2, 64, 32))
+        loss = output.logits.sum() if model_class is BeatsForAudioClassification else output.last_hidden_state.sum()
+        loss.backward()
+        for name, param in model.named_parameters():
+            assert (param.grad is None) == (name in expected), name
+
+    def test_classification_loss_follows_problem_type(self):
+        model = make_model(BeatsForAudioClassification, num_labels=NUM_LABELS).train()
+        input_values, attention_mask = padded_batch()
+        kwargs = {"input_values": input_values, "attention_mask": attention_mask}
+
+        single = torch.tensor([0, 4, 2])
+        model.config.problem_type = "single_label_classification"
+        output = model(**kwargs, labels=single)
+        torch.testing.assert_close(output.loss, F.cross_entropy(output.logits, single))
+
+        multi = torch.tensor([[1, 0, 1, 0, 0], [0, 0, 0, 0, 1], [1, 1, 0, 0, 0]], dtype=torch.float)
+        model.config.problem_type = "multi_label_classification"
+        output = model(**kwargs, labels=multi)
+        torch.testing.assert_close(output.loss, F.binary_cross_entropy_with_logits(output.logits, multi))
+
+        # Without a problem_type the loss is inferred from the labels: class indices -> CE, multi-hot -> BCE.
+        model.config.problem_type = None
+        output = model(**kwargs, labels=single)
+        torch.testing.assert_close(output.loss, F.cross_entropy(output.logits, single))
+        model.config.problem_type = None
+        output = model(**kwargs, labels=multi)
+        torch.testing.assert_close(output.loss, F.binary_cross_entropy_with_logits(output.logits, multi))
+
+    def test_masked_audio_modeling_loss_counts_masked_real_patches_only(self):
+        model = make_model(BeatsForMaskedAudioModeling)
+        config = model.config
+        input_values, attention_mask = padded_batch((64, 50, 33))
+        patch_mask = compute_patch_attention_mask(attention_mask, 64, config)
+        assert patch_mask.sum(1).tolist() == [8, 6, 4]
+        bool_masked_pos = compute_random_patch_mask(patch_mask, 0.5, torch.Generator().manual_seed(1))
+        # also mark the padding patches as masked: they must still be ignored by the loss
+        bool_masked_pos = bool_masked_pos | ~patch_mask
+        labels = torch.randint(0, config.codebook_size, (3, 8), generator=torch.Generator().manual_seed(2))
+        labels[0, 0] = -100  # explicit ignore index
+        with torch.no_grad():
+            output = model(input_values, attention_mask=attention_mask, bool_masked_pos=bool_masked_pos, labels=labels)
+
+        counted = bool_masked_pos & patch_mask & (labels != -100)
+        log_probs = output.logits.float().log_softmax(-1)
+        picked = log_probs.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+        manual = -(picked[counted]).mean()
+        torch.testing.assert_close(output.loss, manual)
+
+        # labels at visible or padding patches do not matter
+        changed = labels.clone()
+        changed[~counted & (labels != -100)] = (changed[~counted & (labels != -100)] + 1) % config.codebook_size
+        with torch.no_grad():
+            again = model(input_values, attention_mask=attention_mask, bool_masked_pos=bool_masked_pos, labels=changed)
+        torch.testing.assert_close(again.loss, output.loss, rtol=0, atol=0)
+
+    def test_compute_random_patch_mask(self):
+        config = tiny_config()
+        _, attention_mask = padded_batch((64, 50, 33, 16))
+        patch_mask = compute_patch_attention_mask(attention_mask, 64, config)
+        real = patch_mask.sum(1)
+        assert real.tolist() == [8, 6, 4, 2]
+        for ratio in (0.75, 0.5, 0.3):
+            for seed in range(5):
+                mask = compute_random_patch_mask(patch_mask, ratio, torch.Generator().manual_seed(seed))
+                assert mask.dtype == torch.bool and mask.shape == patch_mask.shape
+                assert not bool((mask & ~patch_mask).any()), "padding patch masked"
+                expected = torch.clamp(torch.round(real.float() * ratio).long(), max=real - 1)
+                assert mask.sum(1).tolist() == expected.tolist()
+        # 0.75 of 8, 6, 4, 2 real patches
+        mask = compute_random_patch_mask(patch_mask, 0.75, torch.Generator().manual_seed(0))
+        assert mask.sum(1).tolist() == [6, 4, 3, 1]
+        # deterministic given the generator, different across seeds
+        again = compute_random_patch_mask(patch_mask, 0.75, torch.Generator().manual_seed(0))
+        assert torch.equal(mask, again)
+        masks = {tuple(compute_random_patch_mask(patch_mask, 0.75).flatten().tolist()) for _ in range(10)}
+        assert len(masks) > 1
+        with pytest.raises(ValueError, match="mask_ratio"):
+            compute_random_patch_mask(patch_mask, 1.0)
+
+    @pytest.mark.parametrize("mode", ["eval", "train"])
+    def test_tokenizer_forward_leaves_state_unchanged(self, mode):
+        model = make_model(BeatsTokenizerModel, hidden_dropout=0.1)
+        getattr(model, mode)()
+        before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+        assert any(name.startswith("quantizer.") for name in before)
+        input_values, attention_mask = padded_batch()
+        input_values.requires_grad_(mode == "train")
+        output = model(input_values, attention_mask=attention_mask)
+        if mode == "train":
+            (output.quantized.sum() + output.encoded.sum()).backward()
+        after = model.state_dict()
+        assert before.keys() == after.keys()
+        for name, tensor in before.items():
+            assert torch.equal(tensor, after[name]), name
+
+
+class TestPaddingInvariance:
+    """A clip inside a right-padded batch gives the outputs of the clip run alone on its valid frames."""
+
+    @pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+    @pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES, ids=lambda c: c.__name__)
+    def test_padded_clip_equals_clip_alone(self, model_class, attn_implementation):
+        model = make_model(model_class, attn_implementation=attn_implementation)
+        config = model.config
+        valid_frames = (64, 50, 33)
+        input_values, attention_mask = padded_batch(valid_frames)
+        patch_mask = compute_patch_attention_mask(attention_mask, input_values.shape[1], config)
+        kwargs = {}
+        if model_class is BeatsForMaskedAudioModeling:
+            kwargs["bool_masked_pos"] = compute_random_patch_mask(patch_mask, 0.5, torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            batched = model(input_values, attention_mask=attention_mask, **kwargs)
+            for i, frames in enumerate(valid_frames):
+                n = valid_patches(frames, config)
+                alone_kwargs = {key: value[i : i + 1, :n] for key, value in kwargs.items()}
+                alone = model(input_values[i : i + 1, :frames], **alone_kwargs)
+                if model_class is BeatsModel:
+                    diff = (batched.last_hidden_state[i, :n] - alone.last_hidden_state[0]).abs().max()
+                    assert batched.patch_attention_mask[i].tolist() == [True] * n + [False] * (8 - n)
+                elif model_class is BeatsForAudioClassification:
+                    diff = (batched.logits[i] - alone.logits[0]).abs().max()
+                elif model_class is BeatsForMaskedAudioModeling:
+                    diff = (batched.logits[i, :n] - alone.logits[0]).abs().max()
+                else:
+                    assert batched.token_ids[i, :n].tolist() == alone.token_ids[0].tolist()
+                    assert batched.token_ids[i, n:].tolist() == [-100] * (8 - n)
+                    diff = (batched.encoded[i, :n] - alone.encoded[0]).abs().max()
+                assert float(diff) <= 1e-4, f"clip {i}: max abs diff {float(diff):.2e}"
+
+    def test_padding_values_are_ignored(self):
+        model = make_model(BeatsForAudioClassification, num_labels=NUM_LABELS)
+        input_values, attention_mask = padded_batch()
+        other = input_values.clone()
+        other[attention_mask == 0] = 0.0
+        with torch.no_grad():
+            torch.testing.assert_close(
+                model(other, attention_mask=attention_mask).logits,
+                model(input_values, attention_mask=attention_mask).logits,
+                atol=1e-6,
+                rtol=0,
+            )
+
+
+class TestInputValidation:
+    @pytest.mark.parametrize("model_class", ALL_MODEL_CLASSES, ids=lambda c: c.__name__)
+    def test_bad_inputs_raise_value_error(self, model_class):
+        model = make_model(model_class)
+        extra = {}
+        if model_class is BeatsForMaskedAudioModeling:
+            extra["bool_masked_pos"] = torch.zeros(1, 8, dtype=torch.bool)
+
+        def check(match, input_values, **kwargs):
+            with pytest.raises(ValueError, match=match):
+                model(input_values, **{**extra, **kwargs})
+
+        check(r"input_values must have shape \(batch, frames, 32\)", torch.randn(64, 32))
+        check(r"input_values must have shape \(batch, frames, 32\)", torch.randn(1, 1, 64, 32))
+        check(r"input_values must have shape \(batch, frames, 32\)", torch.randn(1, 64, 31))
+        check("fewer than one patch", torch.randn(1, 15, 32))
+        check("attention_mask must be frame-level", torch.randn(1, 64, 32), attention_mask=torch.ones(1, 63))
+        check("attention_mask must be frame-level", torch.randn(1, 64, 32), attention_mask=torch.ones(64))
+        left = torch.ones(1, 64, dtype=torch.long)
+        left[0, :20] = 0
+        check("right padding", torch.randn(1, 64, 32), attention_mask=left)
+        short = torch.zeros(1, 64, dtype=torch.long)
+        short[0, :10] = 1
+        check("fewer real frames than one patch", torch.randn(1, 64, 32), attention_mask=short)
+
+    @pytest.mark.parametrize("model_class", [BeatsModel, BeatsForMaskedAudioModeling])
+    def test_bad_bool_masked_pos(self, model_class):
+        model = make_model(model_class)
+        input_values = torch.randn(2, 64, 32)
+        with pytest.raises(ValueError, match=r"bool_masked_pos must have shape \(2, 8\)"):
+            model(input_values, bool_masked_pos=torch.zeros(2, 7, dtype=torch.bool))
+        with pytest.raises(ValueError, match=r"bool_masked_pos must have shape \(2, 8\)"):
+            model(input_values, bool_masked_pos=torch.zeros(8, dtype=torch.bool))
+        with pytest.raises(ValueError, match="bool_masked_pos must be a bool tensor"):
+            model(input_values, bool_masked_pos=torch.zeros(2, 8, dtype=torch.long))
+        with pytest.raises(ValueError, match="leave at least one patch visible"):
+            model(input_values, bool_masked_pos=torch.ones(2, 8, dtype=torch.bool))
+
+    def test_masked_audio_modeling_requires_bool_masked_pos(self):
+        model = make_model(BeatsForMaskedAudioModeling)
+        with pytest.raises(ValueError, match="bool_masked_pos is required"):
+            model(torch.randn(2, 64, 32))
+
+    def test_masked_audio_modeling_bad_labels(self):
+        model = make_model(BeatsForMaskedAudioModeling)
+        bool_masked_pos = compute_random_patch_mask(torch.ones(2, 8, dtype=torch.bool))
+        with pytest.raises(ValueError, match=r"labels must have shape \(2, 8\)"):
+            model(torch.randn(2, 64, 32), bool_masked_pos=bool_masked_pos, labels=torch.zeros(2, 7, dtype=torch.long))
+
+    def test_classifier_bad_labels(self):
+        # What the cross-entropy / BCE losses reject today (torch's own ValueErrors).
+        model = make_model(BeatsForAudioClassification, num_labels=NUM_LABELS)
+        input_values = torch.randn(2, 64, 32)
+        with pytest.raises(ValueError):
+            model(input_values, labels=torch.zeros(3, dtype=torch.long))
+        model.config.problem_type = "multi_label_classification"
+        with pytest.raises(ValueError):
+            model(input_values, labels=torch.zeros(2, 4))
+
+    @pytest.mark.parametrize(
+        ("problem_type", "num_labels", "labels"),
+        [
+            ("single_label_classification", NUM_LABELS, torch.zeros(3, dtype=torch.long)),
+            ("multi_label_classification", NUM_LABELS, torch.zeros(2, 4)),
+            ("regression", 3, torch.zeros(2, 4)),
+        ],
+        ids=["single_label", "multi_label", "regression"],
+    )
+    def test_classifier_wrong_label_shape_names_labels(self, problem_type, num_labels, labels):
+        model = make_model(BeatsForAudioClassification, num_labels=num_labels, problem_type=problem_type)
+        with pytest.raises(ValueError, match="labels"):
+            model(torch.randn(2, 64, 32), labels=labels)
+
+    def test_save_load_round_trip(self):
+        # every class reloads to identical outputs (quick check independent of the mixin)
+        input_values, attention_mask = padded_batch()
+        for model_class in ALL_MODEL_CLASSES:
+            model = make_model(model_class)
+            kwargs = {}
+            if model_class is BeatsForMaskedAudioModeling:
+                kwargs["bool_masked_pos"] = torch.zeros(3, 8, dtype=torch.bool)
+            with tempfile.TemporaryDirectory() as tmp:
+                model.save_pretrained(tmp)
+                reloaded = model_class.from_pretrained(tmp).eval()
+            with torch.no_grad():
+                first = model(input_values, attention_mask=attention_mask, **kwargs)[0]
+                second = reloaded(input_values, attention_mask=attention_mask, **kwargs)[0]
+            assert torch.equal(first, second), model_class.__name__
