@@ -15,7 +15,7 @@ from transformers import (
 )
 
 from .configuration_beats import BEATS_AUTO_MAP, BeatsConfig
-from .feature_extraction_beats import BeatsFeatureExtractor
+from .feature_extraction_beats import BeatsFeatureExtractor, compute_beats_fbank, compute_kaldi_fbank, num_fbank_frames
 from .modeling_beats import (
     BeatsForAudioClassification,
     BeatsForMaskedAudioModeling,
@@ -65,6 +65,9 @@ __all__ = [
     "BeatsTokenizerModel",
     "BeatsTokenizerOutput",
     "BeatsVectorQuantizer",
+    "compute_beats_fbank",
+    "compute_kaldi_fbank",
     "compute_patch_attention_mask",
     "compute_random_patch_mask",
+    "num_fbank_frames",
 ]

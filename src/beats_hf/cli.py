@@ -1,5 +1,5 @@
 # Copyright 2026 The beats_hf developers. Licensed under the MIT License.
-"""`beats-hf`: the command line for daily use. Each subcommand is a thin layer over a library call or a training script.
+"""`beats-hf`: the command line for daily use. Each subcommand is a thin layer over a library call or a script.
 
 Examples:
     beats-hf demo                                        # the whole pipeline on built-in synthetic data
@@ -8,6 +8,8 @@ Examples:
     beats-hf tokenize clip.wav --model converted/beats-tokenizer-iter3 --format json
     beats-hf convert --checkpoint BEATs_iter3.pt --output-dir converted/beats-iter3
     beats-hf pretrain --config training/configs/pretrain_iter1.yaml
+
+`beats-hf COMMAND --help` describes each command.
 """
 
 from __future__ import annotations
@@ -15,122 +17,245 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import runpy
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-# Subcommands that run a training script with the remaining arguments (the script's own --help applies).
+# Subcommands that hand every argument after their name to a script, untouched (the script's own --help applies):
+# name -> (script, description, example).
 SCRIPT_COMMANDS = {
-    "pretrain": ("training/pretrain.py", "Masked audio modelling pre-training (one BEATs iteration)."),
-    "train-tokenizer": ("training/train_tokenizer.py", "Train a self-distilled acoustic tokenizer from a teacher."),
-    "finetune": ("training/finetune.py", "Fine-tune a BEATs encoder for audio classification."),
-    "evaluate": ("training/evaluate.py", "Evaluate a classifier on a dataset; JSON report and plot."),
-    "iterate": ("training/run_iterations.py", "Run the whole iterative pre-training chain from one config."),
-    "demo": ("training/demo.py", "Run the whole pipeline on built-in synthetic data (about 20 min on 2 CPU cores)."),
+    "convert": (
+        "convert/convert_original_beats.py",
+        "Convert official BEATs .pt checkpoints (pre-trained, fine-tuned, tokenizer) into Hugging Face folders.",
+        "beats-hf convert --checkpoint BEATs_iter3.pt --output-dir converted/beats-iter3",
+    ),
+    "pretrain": (
+        "training/pretrain.py",
+        "Masked audio modelling pre-training (one BEATs iteration).",
+        "beats-hf pretrain --config training/configs/pretrain_tiny.yaml",
+    ),
+    "train-tokenizer": (
+        "training/train_tokenizer.py",
+        "Train a self-distilled acoustic tokenizer from a teacher.",
+        "beats-hf train-tokenizer --config training/configs/tokenizer_tiny.yaml --teacher_path runs/iter1/final",
+    ),
+    "finetune": (
+        "training/finetune.py",
+        "Fine-tune a BEATs encoder for audio classification.",
+        "beats-hf finetune --config training/recipes/synthetic.yaml --model runs/tiny/encoder",
+    ),
+    "evaluate": (
+        "training/evaluate.py",
+        "Evaluate a classifier on a dataset; JSON report and plot.",
+        "beats-hf evaluate --model runs/demo/finetune/final --data data/synthetic/test.csv --output-dir eval/demo",
+    ),
+    "iterate": (
+        "training/run_iterations.py",
+        "Run the whole iterative pre-training chain from one config.",
+        "beats-hf iterate --config training/configs/chain_tiny.yaml",
+    ),
+    "demo": (
+        "training/demo.py",
+        "Run the whole pipeline on built-in synthetic data (about 20 min on 2 CPU cores).",
+        "beats-hf demo",
+    ),
 }
+INFERENCE_COMMANDS = ("classify", "embed", "tokenize")
 
 
 class UserError(Exception):
     """An error caused by the command's input; printed as one line, without a traceback."""
 
 
-def _add_inference_arguments(parser: argparse.ArgumentParser) -> None:
+class _HelpFormatter(argparse.HelpFormatter):
+    """Wraps paragraphs, keeps indented lines (examples) as written, shows defaults except None and False."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines: list[str] = []
+        paragraph: list[str] = []
+        for line in [*text.splitlines(), ""]:
+            if line.strip() and not line.startswith(" "):
+                paragraph.append(line.strip())
+                continue
+            if paragraph:
+                lines.append(
+                    textwrap.fill(" ".join(paragraph), width, initial_indent=indent, subsequent_indent=indent)
+                )
+                paragraph.clear()
+            lines.append(indent + line if line.strip() else "")
+        return "\n".join(lines).strip("\n")
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        help_text = action.help or ""
+        if (
+            "%(default)" in help_text
+            or action.default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return help_text
+        return f"{help_text} (default: %(default)s)".lstrip()
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _add_inference_arguments(parser: argparse.ArgumentParser, model_help: str) -> None:
     parser.add_argument("files", nargs="+", type=Path, help="audio files (wav, flac, ogg; mp3 where supported)")
-    parser.add_argument("--model", required=True, type=Path, help="a saved BEATs model folder")
+    parser.add_argument("--model", required=True, type=Path, help=model_help)
     parser.add_argument(
         "--chunk-seconds",
-        type=float,
+        type=_positive_seconds,
         default=10.0,
-        help="long files are encoded in consecutive chunks of this length (see beats_hf.inference)",
+        help="longer files are encoded in consecutive chunks of this length, rounded down to whole 0.16 s patch "
+        "rows; each chunk has its own attention context",
     )
-    parser.add_argument("--batch-size", type=int, default=4, help="chunks per forward pass")
+    parser.add_argument("--batch-size", type=_positive_int, default=4, help="chunks per forward pass")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="beats-hf",
         description="BEATs audio models: conversion, inference and training.",
-        epilog=__doc__.split("Examples:", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:" + __doc__.split("Examples:", 1)[1],
+        formatter_class=_HelpFormatter,
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level (inference commands)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     classify = commands.add_parser(
         "classify",
         help="top-k labels of audio files with a fine-tuned classifier",
-        description="Top-k labels with scores (sigmoid for multi-label models, softmax otherwise).",
-        epilog="Example: beats-hf classify a.wav b.flac --model runs/demo/finetune/final --top-k 3 --format json",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Top-k labels of each file with their scores: softmax over the labels for single-label models, "
+        "sigmoid of each label for multi-label models (config.problem_type). A long file is scored by the mean of "
+        "its per-patch logits over all chunks.",
+        epilog="example:\n  beats-hf classify a.wav b.flac --model runs/demo/finetune/final --top-k 3 --format json",
+        formatter_class=_HelpFormatter,
     )
-    _add_inference_arguments(classify)
-    classify.add_argument("--top-k", type=int, default=5)
-    classify.add_argument("--format", choices=("table", "json"), default="table")
+    _add_inference_arguments(classify, "a fine-tuned classifier folder (BeatsForAudioClassification)")
+    classify.add_argument("--top-k", type=_positive_int, default=5, help="labels per file (at most all labels)")
+    classify.add_argument(
+        "--format", choices=("table", "json"), default="table", help="a readable table, or JSON on stdout"
+    )
 
     embed = commands.add_parser(
         "embed",
         help="pooled or per-patch embeddings of audio files",
-        description="Embeddings of each file, saved as <output-dir>/<file stem>.<format>: `pooled` (mean over "
-        "patches) and `patches` (one vector per 16x16 patch), for the last layer or every layer.",
-        epilog="Example: beats-hf embed a.wav --model converted/beats-iter3 --output-dir emb --layers all --format npy",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="Embeddings of each file, saved in OUTPUT_DIR as <file stem>.safetensors (tensors `pooled` and "
+        "`patches`) or <file stem>.pooled.npy and <file stem>.patches.npy. `patches` holds one vector per 16x16 "
+        "patch, time-major; `pooled` is their mean. Shapes: (hidden,) and (patches, hidden) with --layers last; "
+        "(layers + 1, hidden) and (layers + 1, patches, hidden) with --layers all (embedding output first).",
+        epilog="example:\n  beats-hf embed a.wav b.wav --model converted/beats-iter3 --output-dir emb --layers all "
+        "--format npy",
+        formatter_class=_HelpFormatter,
     )
-    _add_inference_arguments(embed)
-    embed.add_argument("--output-dir", required=True, type=Path)
-    embed.add_argument("--layers", choices=("last", "all"), default="last")
-    embed.add_argument("--format", choices=("safetensors", "npy"), default="safetensors")
-    embed.add_argument("--pooled-only", action="store_true", help="do not save per-patch vectors")
+    _add_inference_arguments(
+        embed, "a BEATs folder with an encoder (encoder, classifier, masked-audio-modelling model or tokenizer)"
+    )
+    embed.add_argument("--output-dir", required=True, type=Path, help="folder for the embedding files")
+    embed.add_argument("--layers", choices=("last", "all"), default="last", help="the last layer or every layer")
+    embed.add_argument("--format", choices=("safetensors", "npy"), default="safetensors", help="file format")
+    embed.add_argument("--pooled-only", action="store_true", help="do not save the per-patch vectors")
 
     tokenize = commands.add_parser(
         "tokenize",
         help="discrete acoustic tokens of audio files",
-        description="One token per 16x16 patch, as a (time patches, mel patches) grid per file.",
-        epilog="Example: beats-hf tokenize a.wav --model converted/beats-tokenizer-iter3 --format json",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        description="One token per 16x16 patch, as a (time patches, mel patches) grid per file; long files are "
+        "tokenized chunk by chunk and the grids concatenated along time. Prints a JSON list (file, shape, "
+        "unencoded_seconds and, with --format json, token_ids); --format npy writes "
+        "OUTPUT_DIR/<file stem>.tokens.npy instead of the token ids.",
+        epilog="examples:\n  beats-hf tokenize a.wav --model converted/beats-tokenizer-iter3 --format json\n"
+        "  beats-hf tokenize *.wav --model runs/iter1/tokenizer --format npy --output-dir tokens",
+        formatter_class=_HelpFormatter,
     )
-    _add_inference_arguments(tokenize)
-    tokenize.add_argument("--format", choices=("json", "npy"), default="json")
-    tokenize.add_argument("--output-dir", type=Path, default=None, help="required for --format npy")
+    _add_inference_arguments(tokenize, "a tokenizer folder (BeatsTokenizerModel or BeatsRandomProjectionTokenizer)")
+    tokenize.add_argument("--format", choices=("json", "npy"), default="json", help="token ids in the JSON or npy")
+    tokenize.add_argument("--output-dir", type=Path, default=None, help="folder for the .npy files (--format npy)")
 
-    convert = commands.add_parser(
-        "convert",
-        help="convert official BEATs .pt checkpoints into Hugging Face folders",
-        description="Runs convert/convert_original_beats.py; all its options apply (see --help there).",
-        add_help=False,
-    )
-    convert.add_argument("args", nargs=argparse.REMAINDER)
-
-    for name, (script, description) in SCRIPT_COMMANDS.items():
+    # Listed for the overview; main() hands their arguments to the script before argparse sees them.
+    for name, (script, description, _example) in SCRIPT_COMMANDS.items():
         sub = commands.add_parser(name, help=description.rstrip("."), description=description, add_help=False)
         sub.add_argument("args", nargs=argparse.REMAINDER, help=f"arguments of {script} (try --help)")
     return parser
 
 
-def _run_script(relative_path: str, args: Sequence[str], prog: str) -> int:
+def _run_script(command: str, args: Sequence[str]) -> int:
+    relative_path, description, example = SCRIPT_COMMANDS[command]
     script = REPO_ROOT / relative_path
     if not script.is_file():
         raise UserError(
-            f"{relative_path} is not available: the training scripts ship with the repository, so run beats-hf "
-            "from a clone installed with `pip install -e .`."
+            f"{relative_path} is not available: the scripts ship with the repository, so run beats-hf from a clone "
+            "installed with `pip install -e .`."
+        )
+    if "-h" in args or "--help" in args:
+        print(
+            f"beats-hf {command}: {description}\nRuns {relative_path} with the arguments given; its options "
+            f"follow.\n\nexample:\n  {example}\n"
         )
     saved_argv = sys.argv
-    sys.argv = [f"beats-hf {prog}", *args]
+    sys.argv = [f"beats-hf {command}", *args]
     try:
         runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exit_:
-        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 2
+        if exit_.code is None or isinstance(exit_.code, int):
+            return int(exit_.code or 0)
+        print(exit_.code, file=sys.stderr)  # sys.exit("message"): print it, as the interpreter would
+        return 2
     finally:
         sys.argv = saved_argv
     return 0
 
 
+def _script_command(argv: Sequence[str]) -> tuple[str, list[str]] | None:
+    """(command, its arguments) when `argv` runs a script command, after the global -v/--verbose."""
+    for index, token in enumerate(argv):
+        if token in ("-v", "--verbose"):
+            continue
+        return (token, list(argv[index + 1 :])) if token in SCRIPT_COMMANDS else None
+    return None
+
+
 def _check_files(files: Sequence[Path]) -> None:
-    missing = [str(f) for f in files if not f.is_file()]
+    missing = [str(f) for f in files if not f.exists()]
     if missing:
         raise UserError(f"no such audio file(s): {', '.join(missing)}")
+    not_files = [str(f) for f in files if not f.is_file()]
+    if not_files:
+        raise UserError(f"not a file (give audio files, not folders): {', '.join(not_files)}")
+
+
+def _check_output_dir(output_dir: Path, files: Sequence[Path]) -> None:
+    """Refuse an output folder that is a file, and inputs whose outputs would overwrite each other."""
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UserError(f"--output-dir {output_dir} exists and is not a folder")
+    stems: dict[str, Path] = {}
+    for path in files:
+        first = stems.setdefault(path.stem, path)
+        if first.resolve() != path.resolve():
+            raise UserError(
+                f"{first} and {path} would both be saved as {path.stem}.*; rename one or run them separately"
+            )
 
 
 def _classify(args: argparse.Namespace) -> int:
@@ -162,6 +287,7 @@ def _embed(args: argparse.Namespace) -> int:
     from .inference import load_model, run_file
 
     _check_files(args.files)
+    _check_output_dir(args.output_dir, args.files)
     model, feature_extractor = load_model(args.model, "embed")
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for path in args.files:
@@ -188,49 +314,69 @@ def _tokenize(args: argparse.Namespace) -> int:
     from .inference import load_model, run_file
 
     _check_files(args.files)
-    if args.format == "npy" and args.output_dir is None:
-        raise UserError("--format npy writes one file per input: give --output-dir")
+    if args.format == "npy":
+        if args.output_dir is None:
+            raise UserError("--format npy writes one file per input: give --output-dir")
+        _check_output_dir(args.output_dir, args.files)
     model, feature_extractor = load_model(args.model, "tokenize")
     report = []
     for path in args.files:
         result = run_file(model, feature_extractor, path, "tokenize", args.chunk_seconds, args.batch_size)
         grid = result.outputs["token_ids"]
+        entry = {"file": str(path), "shape": list(grid.shape), "unencoded_seconds": result.unencoded_seconds}
         if args.format == "npy":
             import numpy as np
 
             args.output_dir.mkdir(parents=True, exist_ok=True)
-            np.save(args.output_dir / f"{path.stem}.tokens.npy", grid.numpy())
-        report.append(
-            {
-                "file": str(path),
-                "shape": list(grid.shape),
-                "unencoded_seconds": result.unencoded_seconds,
-                **({"token_ids": grid.tolist()} if args.format == "json" else {}),
-            }
-        )
+            target = args.output_dir / f"{path.stem}.tokens.npy"
+            np.save(target, grid.numpy())
+            entry["tokens_file"] = str(target)
+        else:
+            entry["token_ids"] = grid.tolist()
+        report.append(entry)
     print(json.dumps(report))
     return 0
 
 
+def _quiet_transformers() -> None:
+    """No progress bars or load reports on stderr: errors must stay one line (-v brings the messages back)."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    script_command = _script_command(argv)
+    if script_command is not None:
+        # Scripts get their arguments untouched (argparse would claim --help, --config, ... for itself) and set up
+        # their own logging.
+        command, script_args = script_command
+        try:
+            return _run_script(command, script_args)
+        except UserError as error:
+            print(f"beats-hf {command}: error: {error}", file=sys.stderr)
+            return 2
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if not args.verbose:
+        _quiet_transformers()
+    handler = {"classify": _classify, "embed": _embed, "tokenize": _tokenize}[args.command]
     try:
-        if args.command == "convert":
-            return _run_script("convert/convert_original_beats.py", args.args, "convert")
-        if args.command in SCRIPT_COMMANDS:
-            return _run_script(SCRIPT_COMMANDS[args.command][0], args.args, args.command)
-        handler = {"classify": _classify, "embed": _embed, "tokenize": _tokenize}[args.command]
         return handler(args)
-    except UserError as error:
-        print(f"beats-hf {args.command}: error: {error}", file=sys.stderr)
+    except (UserError, OSError, ValueError) as error:
+        # Missing or unreadable files, a model folder of the wrong kind, invalid options: one line, no traceback.
+        # (AudioDecodeError, ModelKindError and FileNotFoundError are among these.)
+        print(f"beats-hf {args.command}: error: {_one_line(error)}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError, OSError) as error:
-        # Bad paths, unreadable audio, a model folder of the wrong kind, invalid options: one line, no traceback.
-        print(f"beats-hf {args.command}: error: {error}", file=sys.stderr)
-        return 2
+    except KeyboardInterrupt:
+        print(f"beats-hf {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ A final remainder shorter than one patch row (16 frames, 0.175 s) carries no pat
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from .audio_io import load_audio
 from .feature_extraction_beats import BeatsFeatureExtractor
 from .modeling_beats import (
     BeatsForAudioClassification,
+    BeatsForMaskedAudioModeling,
     BeatsModel,
     BeatsPreTrainedModel,
     BeatsRandomProjectionTokenizer,
@@ -39,15 +41,54 @@ class ModelKindError(ValueError):
     """A model folder holds a different kind of BEATs model than the task needs."""
 
 
+# Architectures (config.architectures[0]) that hold a BEATs encoder under `.beats`; `embed` uses that encoder.
+_ENCODER_HOLDERS = {
+    "BeatsForAudioClassification": BeatsForAudioClassification,
+    "BeatsForMaskedAudioModeling": BeatsForMaskedAudioModeling,
+    "BeatsTokenizerModel": BeatsTokenizerModel,
+}
+_TOKENIZERS = {
+    "BeatsTokenizerModel": BeatsTokenizerModel,
+    "BeatsRandomProjectionTokenizer": BeatsRandomProjectionTokenizer,
+}
+
+
+def _from_pretrained(model_class: type[BeatsPreTrainedModel], model_dir: Path) -> BeatsPreTrainedModel:
+    """`from_pretrained` that refuses unreadable or incomplete weights instead of initialising them at random."""
+    from safetensors import SafetensorError
+
+    try:
+        model, info = model_class.from_pretrained(model_dir, output_loading_info=True)
+    except (SafetensorError, RuntimeError) as error:
+        reason = " ".join(str(error).split())
+        raise OSError(f"{model_dir}: cannot load the weights of its {model_class.__name__} ({reason}).") from error
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        raise OSError(
+            f"{model_dir}: the saved weights lack {len(missing)} tensor(s) of a {model_class.__name__} (e.g. "
+            f"{missing[0]}); the folder is incomplete or its config.json does not match its weights."
+        )
+    return model
+
+
 def load_model(model_dir: str | Path, task: str) -> tuple[BeatsPreTrainedModel, BeatsFeatureExtractor]:
     """
     Load a saved BEATs folder for `task` (`classify`, `embed` or `tokenize`) with its feature extractor, in eval mode.
-    Raises [`ModelKindError`] when the folder holds a model that cannot do the task, and `FileNotFoundError` when
-    the folder is missing or is not a saved model.
+
+    `embed` accepts any folder with an encoder (encoder, classifier, masked-audio-modelling model, self-distilled
+    tokenizer) and returns that encoder as a [`BeatsModel`]. Raises [`ModelKindError`] when the folder holds a model
+    that cannot do the task, `FileNotFoundError` when the folder is missing or is not a saved model, and `OSError`
+    when its weights are unreadable or incomplete.
     """
     from transformers import AutoConfig
 
+    if task not in ("classify", "embed", "tokenize"):
+        raise ValueError(f"unknown task {task!r}; expected classify, embed or tokenize")
     model_dir = Path(model_dir)
+    if not model_dir.exists():
+        raise FileNotFoundError(f"model folder {model_dir} does not exist.")
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"{model_dir} is a file, not a saved model folder.")
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a saved model folder (no config.json).")
     config = AutoConfig.from_pretrained(model_dir)
@@ -60,37 +101,46 @@ def load_model(model_dir: str | Path, task: str) -> tuple[BeatsPreTrainedModel, 
                 f"{model_dir} holds a {architecture}, which has no classification head; use a fine-tuned model "
                 "(e.g. one written by `beats-hf finetune` or converted from a *_finetuned_* checkpoint)."
             )
-        model_class = BeatsForAudioClassification
+        model = _from_pretrained(BeatsForAudioClassification, model_dir)
     elif task == "tokenize":
-        model_class = {
-            "BeatsTokenizerModel": BeatsTokenizerModel,
-            "BeatsRandomProjectionTokenizer": BeatsRandomProjectionTokenizer,
-        }.get(architecture)
-        if model_class is None:
+        if architecture not in _TOKENIZERS:
             raise ModelKindError(
                 f"{model_dir} holds a {architecture}, not an acoustic tokenizer; use a tokenizer folder (e.g. one "
                 "written by `beats-hf train-tokenizer` or converted from a Tokenizer_*.pt checkpoint)."
             )
-    elif task == "embed":
+        model = _from_pretrained(_TOKENIZERS[architecture], model_dir)
+    else:
         if architecture == "BeatsRandomProjectionTokenizer":
             raise ModelKindError(
-                f"{model_dir} holds a random-projection tokenizer, which has no encoder to embed with."
+                f"{model_dir} holds a random-projection tokenizer, which has no encoder to embed with; use an "
+                "encoder, classifier or self-distilled tokenizer folder."
             )
-        model_class = BeatsModel
-    else:
-        raise ValueError(f"unknown task {task!r}; expected classify, embed or tokenize")
-    model = model_class.from_pretrained(model_dir).eval()
+        holder = _ENCODER_HOLDERS.get(architecture)
+        model = _from_pretrained(holder, model_dir).beats if holder else _from_pretrained(BeatsModel, model_dir)
+    model.eval()
     feature_extractor = (
         BeatsFeatureExtractor.from_pretrained(model_dir)
         if (model_dir / "preprocessor_config.json").is_file()
         else BeatsFeatureExtractor()
     )
+    if feature_extractor.feature_size != config.num_mel_bins:
+        raise ValueError(
+            f"{model_dir}: the feature extractor computes {feature_extractor.feature_size} mel bins but the model "
+            f"takes {config.num_mel_bins}; fix preprocessor_config.json (feature_size)."
+        )
     return model, feature_extractor
+
+
+def chunk_frames_for(chunk_seconds: float) -> int:
+    """Filter-bank frames per chunk: `chunk_seconds` rounded down to whole 16-frame patch rows (at least one)."""
+    if not math.isfinite(chunk_seconds) or chunk_seconds <= 0:
+        raise ValueError(f"chunk_seconds must be a positive number of seconds, got {chunk_seconds}")
+    return max(16, int(round(chunk_seconds * SAMPLING_RATE / HOP_SAMPLES)) // 16 * 16)
 
 
 def chunk_waveform(waveform: np.ndarray, chunk_seconds: float) -> list[np.ndarray]:
     """Cut into consecutive chunks of whole patch rows; a final piece shorter than one patch row is left out."""
-    chunk_frames = max(16, int(round(chunk_seconds * SAMPLING_RATE / HOP_SAMPLES)) // 16 * 16)
+    chunk_frames = chunk_frames_for(chunk_seconds)
     hop = chunk_frames * HOP_SAMPLES
     chunk_samples = (chunk_frames - 1) * HOP_SAMPLES + WINDOW_SAMPLES
     starts = range(0, len(waveform), hop)
@@ -124,6 +174,13 @@ def run_file(
     classify: `logits` (num_labels,); embed: `pooled` (hidden,) or (layers, hidden), `patches` (patches, hidden)
     or (layers, patches, hidden); tokenize: `token_ids` (time patches, mel patches).
     """
+    if task not in ("classify", "embed", "tokenize"):
+        raise ValueError(f"unknown task {task!r}; expected classify, embed or tokenize")
+    if layers not in ("last", "all"):
+        raise ValueError(f"layers must be 'last' or 'all', got {layers!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    chunk_frames_for(chunk_seconds)  # validates chunk_seconds before the file is decoded
     waveform = load_audio(path, SAMPLING_RATE)
     duration = len(waveform) / SAMPLING_RATE
     if len(waveform) < MIN_SAMPLES:
@@ -174,4 +231,12 @@ def label_scores(model: BeatsForAudioClassification, logits: torch.Tensor) -> to
     return torch.softmax(logits, dim=-1)
 
 
-__all__ = ["FileResult", "ModelKindError", "chunk_waveform", "label_scores", "load_model", "run_file"]
+__all__ = [
+    "FileResult",
+    "ModelKindError",
+    "chunk_frames_for",
+    "chunk_waveform",
+    "label_scores",
+    "load_model",
+    "run_file",
+]
