@@ -65,7 +65,6 @@ SCRIPT_COMMANDS = {
         "beats-hf demo",
     ),
 }
-INFERENCE_COMMANDS = ("classify", "embed", "tokenize")
 
 
 class UserError(Exception):
@@ -92,11 +91,8 @@ class _HelpFormatter(argparse.HelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         help_text = action.help or ""
-        if (
-            "%(default)" in help_text
-            or action.default in (None, False, argparse.SUPPRESS)
-            or not action.option_strings
-        ):
+        uninformative = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if uninformative or "%(default)" in help_text or not action.option_strings:
             return help_text
         return f"{help_text} (default: %(default)s)".lstrip()
 

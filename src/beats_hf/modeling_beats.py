@@ -1114,6 +1114,15 @@ class BeatsRandomProjectionTokenizer(BeatsPreTrainedModel):
         self.register_buffer("codebook", torch.zeros(config.codebook_size, config.codebook_dim))
         self.post_init()
 
+    # The model has buffers only; transformers reads device and dtype from parameters.
+    @property
+    def device(self) -> torch.device:
+        return self.projection.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.projection.dtype
+
     def draw_random_weights(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The projection (xavier-normal) and the l2-normalised codebook (normal) drawn from the configured seed."""
         generator = torch.Generator().manual_seed(self.config.random_projection_seed)
