@@ -82,7 +82,9 @@ def plan_stages(config: ChainConfig) -> list[Stage]:
         stages.append(Stage(name, "pretrain", {"tokenizer": tokenizer, "model": dict(config.model)}))
 
     def tokenizer(name: str, teacher: str, iteration: int) -> None:
-        stages.append(Stage(name, "tokenizer", {"teacher_path": teacher, "iteration": iteration, "model": dict(config.model)}))
+        stages.append(
+            Stage(name, "tokenizer", {"teacher_path": teacher, "iteration": iteration, "model": dict(config.model)})
+        )
 
     mam("iter1", "random_projection")
     for iteration in range(2, config.iterations + 1):
