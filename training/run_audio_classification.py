@@ -1,0 +1,312 @@
+# Copyright 2026 The beats_hf developers. Licensed under the MIT License.
+"""Fine-tune BEATs for audio classification with the Hugging Face `Trainer` (the Trainer counterpart of finetune.py).
+
+    python training/run_audio_classification.py --do_train --do_eval --model_name_or_path runs/iter3/encoder \\
+        --train_data ESC-50/folds.csv --fold 1 --max_seconds 5 --output_dir runs/esc50_trainer/fold1 \\
+        --max_steps 80000 --warmup_steps 8000 --learning_rate 3e-5 --layer_decay 0.2 --roll \\
+        --spec_augment_time_ratio 0.2 --spec_augment_freq_ratio 0.2 --per_device_train_batch_size 15 --bf16
+
+(`--do_train`, `--do_eval` on the validation data, `--do_predict` on `--test_data`, as in the transformers
+examples), or with a JSON file of the same arguments (`python training/run_audio_classification.py args.json`). Every
+`TrainingArguments` option works (`--save_steps`, `--resume_from_checkpoint`, `--report_to tensorboard`, ...).
+
+It reads data, builds the classifier (fresh head on any BEATs folder) and the train sampler with the same functions
+as `finetune.py`, so both paths train the same model on the same batches with the same loss; the differences are
+the Trainer's own: its loop, checkpoint format and logging. Our pieces plug in here:
+- augmentations (roll -> mixup -> SpecAugment) in the training data collator only ([`AugmentingCollator`]);
+- the float32 loss (CE, or BCE for multi-label and mixup) in `compute_loss`;
+- layer-wise learning-rate decay and AdamW (0.9, 0.98) in `create_optimizer`;
+- weighted / balanced sampling in `_get_train_sampler`;
+- `compute_metrics`: accuracy for single-label data, mAP for multi-label data.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import transformers
+from transformers import EvalPrediction, HfArgumentParser, Trainer, TrainerCallback, TrainingArguments, set_seed
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared data/model preparation of finetune.py
+
+from finetune import (  # noqa: E402
+    FinetuneConfig,
+    LabelledData,
+    build_augmentation,
+    build_train_sampler,
+    load_classifier,
+    load_feature_extractor,
+    prepare_data,
+)
+
+from beats_hf.augmentation import AugmentingCollator, classification_loss, resolve_loss_type  # noqa: E402
+from beats_hf.collators import DataCollatorForAudio, is_empty_batch  # noqa: E402
+from beats_hf.data import AudioClipDataset  # noqa: E402
+from beats_hf.metrics import classification_metrics  # noqa: E402
+from beats_hf.training_utils import build_optimizer  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str = field(metadata={"help": "BEATs model folder to start from (encoder, MAM, classifier)"})
+    freeze_feature_encoder: bool = field(default=False, metadata={"help": "freeze the patch embedding"})
+    hidden_dropout: float = 0.0
+    attention_dropout: float = 0.0
+    layerdrop: float = field(default=0.1, metadata={"help": "Table 4: 0.1 for fine-tuning"})
+    classifier_dropout: float = 0.0
+    layer_wise_gradient_decay_ratio: float = field(
+        default=1.0, metadata={"help": "the official GradMultiply per layer; 1 = off (layer_decay does the decay)"}
+    )
+    fbank_mean: float | None = field(default=None, metadata={"help": "override the feature extractor's mean"})
+    fbank_std: float | None = field(default=None, metadata={"help": "override the feature extractor's std"})
+
+
+@dataclass
+class DataArguments:
+    """Where the clips come from, how they are sampled and augmented: the same fields as `FinetuneConfig`."""
+
+    train_data: str = field(metadata={"help": "folder, .csv/.jsonl manifest, saved dataset, hf:<name>, or synthetic"})
+    validation_data: str | None = None
+    test_data: str | None = None
+    validation_fraction: float = 0.0
+    fold: int | None = None
+    fold_column: str = "fold"
+    train_split: str | None = "train"
+    validation_split: str | None = "validation"
+    test_split: str | None = "test"
+    path_column: str = "path"
+    label_column: str = "label"
+    audio_column: str = "audio"
+    multi_label: bool | None = None
+    synthetic_data_dir: str = "runs/synthetic_data"
+    synthetic_train_clips_per_class: int = 40
+    synthetic_eval_clips_per_class: int = 10
+    synthetic_seed: int = 0
+    max_seconds: float = field(default=10.0, metadata={"help": "training crop length (random crops)"})
+    eval_max_seconds: float | None = None
+    sampling: str = field(default="shuffle", metadata={"help": "shuffle | weighted | balanced"})
+    epoch_samples: int | None = None
+    balance_reference_label: str = "_unknown_"
+    balance_fraction: float = 0.5
+    loss: str = field(default="auto", metadata={"help": "auto (CE, or BCE for multi-label / mixup) | ce | bce"})
+    roll: bool = False
+    spec_augment_time_ratio: float = 0.0
+    spec_augment_freq_ratio: float = 0.0
+    num_time_masks: int = 1
+    num_freq_masks: int = 1
+    mixup_alpha: float = 0.0
+    mixup_prob: float = 1.0
+
+
+@dataclass
+class BeatsTrainingArguments(TrainingArguments):
+    """`TrainingArguments` with the paper's fine-tuning defaults (Table 4) and layer-wise learning-rate decay."""
+
+    layer_decay: float = field(default=1.0, metadata={"help": "layer-wise learning-rate decay (1 = none)"})
+    weight_decay: float = 0.01
+    adam_beta2: float = 0.98
+    adam_epsilon: float = 1e-6
+    lr_scheduler_type: str = "cosine"
+    # Our datasets yield dicts with `waveform`, which the model does not take: the collator turns them into inputs.
+    remove_unused_columns: bool = False
+
+
+class SetDatasetEpoch(TrainerCallback):
+    """Random crops change with the epoch (`AudioClipDataset.set_epoch`), whatever sampler the Trainer uses."""
+
+    def __init__(self, dataset: AudioClipDataset):
+        self.dataset = dataset
+
+    def on_epoch_begin(self, args, state, control, **kwargs):
+        self.dataset.set_epoch(int(state.epoch or 0))
+
+
+class BeatsTrainer(Trainer):
+    """
+    A `Trainer` with the BEATs fine-tuning recipe: augmenting collator for training batches only, float32 CE/BCE
+    loss, layer-wise LR decay, and weighted / balanced sampling.
+    """
+
+    # compute_loss returns a per-batch mean, so the Trainer must divide it for gradient accumulation.
+    loss_is_scaled_for_ga = False
+
+    def __init__(
+        self,
+        *args: Any,
+        loss_type: str,
+        train_collator: AugmentingCollator | None = None,
+        train_sampler_factory=None,
+        **kwargs: Any,
+    ):
+        super().__init__(*args, **kwargs)
+        self.loss_type = loss_type
+        self.train_collator = train_collator
+        self.train_sampler_factory = train_sampler_factory
+
+    def get_train_dataloader(self):
+        if self.train_collator is None:
+            return super().get_train_dataloader()
+        plain = self.data_collator
+        self.data_collator = self.train_collator
+        try:
+            return super().get_train_dataloader()
+        finally:
+            self.data_collator = plain
+
+    def _get_train_sampler(self, train_dataset=None):
+        if self.train_sampler_factory is not None:
+            return self.train_sampler_factory()
+        return super()._get_train_sampler(train_dataset)
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is None:
+            self.optimizer = build_optimizer(
+                self.model if model is None else model,
+                self.args.learning_rate,
+                self.args.weight_decay,
+                (self.args.adam_beta1, self.args.adam_beta2),
+                self.args.adam_epsilon,
+                layer_decay=self.args.layer_decay,
+            )
+        return self.optimizer
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if is_empty_batch(inputs):  # every clip of the batch was unreadable (and named in a warning)
+            loss = torch.zeros((), device=self.args.device, requires_grad=True)
+            return (loss, None) if return_outputs else loss
+        outputs = model(input_values=inputs["input_values"], attention_mask=inputs["attention_mask"])
+        loss = classification_loss(outputs.logits, inputs["labels"], self.loss_type)
+        return (loss, outputs) if return_outputs else loss
+
+
+def make_compute_metrics(multi_label: bool):
+    """Accuracy (single-label) or mAP (multi-label) from the Trainer's gathered logits and labels."""
+
+    def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
+        logits = prediction.predictions[0] if isinstance(prediction.predictions, tuple) else prediction.predictions
+        metrics = classification_metrics(np.asarray(logits), np.asarray(prediction.label_ids), multi_label)
+        return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+
+    return compute_metrics
+
+
+def finetune_config_from(model_args: ModelArguments, data_args: DataArguments, seed: int) -> FinetuneConfig:
+    """The `FinetuneConfig` holding these arguments, so that data and model are prepared exactly as finetune.py does."""
+    model_fields = {k: v for k, v in asdict(model_args).items() if k != "model_name_or_path"}
+    return FinetuneConfig(model=model_args.model_name_or_path, seed=seed, **asdict(data_args), **model_fields)
+
+
+def build_trainer(
+    model_args: ModelArguments, data_args: DataArguments, training_args: BeatsTrainingArguments
+) -> tuple[BeatsTrainer, LabelledData]:
+    """The configured `BeatsTrainer` (model, data, collators, sampler, metrics) and the data it trains on."""
+    config = finetune_config_from(model_args, data_args, training_args.seed)
+    with training_args.main_process_first(desc="reading data"):
+        data = prepare_data(config)
+    model = load_classifier(
+        config.model,
+        data.label2id,
+        data.multi_label,
+        hidden_dropout=config.hidden_dropout,
+        attention_dropout=config.attention_dropout,
+        layerdrop=config.layerdrop,
+        classifier_dropout=config.classifier_dropout,
+        layer_wise_gradient_decay_ratio=config.layer_wise_gradient_decay_ratio,
+    )
+    if config.freeze_feature_encoder:
+        model.freeze_feature_encoder()
+    feature_extractor = load_feature_extractor(config)
+    loss_type = resolve_loss_type(config.loss, data.multi_label, config.mixup_alpha)
+
+    def dataset(records, train: bool) -> AudioClipDataset:
+        max_seconds = config.max_seconds if train else (config.eval_max_seconds or config.max_seconds)
+        crop = "random" if train else "start"
+        return AudioClipDataset(records, max_seconds, crop=crop, seed=config.seed, label2id=data.label2id)
+
+    train_dataset = dataset(data.train, train=True)
+    collator = DataCollatorForAudio(feature_extractor, len(data.label2id), data.multi_label)
+    augmentation = build_augmentation(config, len(data.label2id))
+    trainer = BeatsTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        eval_dataset=dataset(data.validation, train=False) if data.validation else None,
+        data_collator=collator,
+        processing_class=feature_extractor,
+        compute_metrics=make_compute_metrics(data.multi_label),
+        callbacks=[SetDatasetEpoch(train_dataset)],
+        loss_type=loss_type,
+        train_collator=AugmentingCollator(collator, augmentation, training_args.seed)
+        if augmentation.enabled
+        else None,
+        train_sampler_factory=None if config.sampling == "shuffle" else lambda: build_train_sampler(config, data),
+    )
+    return trainer, data
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = HfArgumentParser((ModelArguments, DataArguments, BeatsTrainingArguments))
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].endswith(".json"):
+        model_args, data_args, training_args = parser.parse_json_file(json_file=argv[0])
+    else:
+        model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+
+    logging.basicConfig(
+        format="%(asctime)s - %(levelname)s - %(name)s - %(message)s",
+        datefmt="%m/%d/%Y %H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stdout)],
+    )
+    log_level = training_args.get_process_log_level()
+    logger.setLevel(log_level)
+    transformers.utils.logging.set_verbosity(log_level)
+    transformers.utils.logging.enable_default_handler()
+    transformers.utils.logging.enable_explicit_format()
+    logger.warning(
+        f"Process rank: {training_args.local_process_index}, device: {training_args.device}, "
+        f"n_gpu: {training_args.n_gpu}, distributed: {training_args.parallel_mode.value == 'distributed'}, "
+        f"bf16: {training_args.bf16}, fp16: {training_args.fp16}"
+    )
+    set_seed(training_args.seed)
+
+    trainer, data = build_trainer(model_args, data_args, training_args)
+    metrics: dict[str, float] = {}
+    if training_args.do_train:
+        result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+        trainer.save_model()  # the classifier and its feature extractor: pipeline("audio-classification") loads it
+        trainer.log_metrics("train", result.metrics)
+        trainer.save_metrics("train", result.metrics)
+        trainer.save_state()
+        metrics.update(result.metrics)
+    if training_args.do_eval and trainer.eval_dataset is not None:
+        eval_metrics = trainer.evaluate()
+        trainer.log_metrics("eval", eval_metrics)
+        trainer.save_metrics("eval", eval_metrics)
+        metrics.update(eval_metrics)
+    if training_args.do_predict and data.test is not None:
+        test_dataset = AudioClipDataset(
+            data.test,
+            data_args.eval_max_seconds or data_args.max_seconds,
+            crop="start",
+            seed=training_args.seed,
+            label2id=data.label2id,
+        )
+        test_metrics = trainer.evaluate(test_dataset, metric_key_prefix="test")
+        trainer.log_metrics("test", test_metrics)
+        trainer.save_metrics("test", test_metrics)
+        metrics.update(test_metrics)
+    if trainer.is_world_process_zero():
+        trainer.create_model_card(finetuned_from=model_args.model_name_or_path, tasks="audio-classification")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
