@@ -15,6 +15,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -23,6 +24,8 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+
+from .console import quiet_transformers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -334,14 +337,6 @@ def _tokenize(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quiet_transformers() -> None:
-    """No progress bars or load reports on stderr: errors must stay one line (-v brings the messages back)."""
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-
-
 def _one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -360,11 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    if not args.verbose:
-        _quiet_transformers()
     handler = {"classify": _classify, "embed": _embed, "tokenize": _tokenize}[args.command]
     try:
-        return handler(args)
+        with contextlib.nullcontext() if args.verbose else quiet_transformers():
+            return handler(args)
     except (UserError, OSError, ValueError) as error:
         # Missing or unreadable files, a model folder of the wrong kind, invalid options: one line, no traceback.
         # (AudioDecodeError, ModelKindError and FileNotFoundError are among these.)

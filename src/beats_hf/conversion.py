@@ -50,6 +50,7 @@ from huggingface_hub import HfApi
 
 from . import model_cards
 from .configuration_beats import BEATS_AUTO_MAP, BeatsConfig
+from .console import quiet_transformers
 from .feature_extraction_beats import BeatsFeatureExtractor
 from .modeling_beats import BeatsForAudioClassification, BeatsModel, BeatsPreTrainedModel, BeatsTokenizerModel
 
@@ -1372,17 +1373,11 @@ def build_convert_original_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_libraries() -> None:
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.set_verbosity_error()
-    transformers_logging.disable_progress_bar()
-    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
-
-
 def _run_cli(function, debug: bool) -> int:
+    logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
-        return function()
+        with quiet_transformers():
+            return function()
     except (CheckpointError, ConversionError, HubUploadError, OSError) as error:
         if debug:
             raise
@@ -1398,7 +1393,6 @@ def _run_cli(function, debug: bool) -> int:
 def main_convert_original(argv: Sequence[str] | None = None) -> int:
     """`python convert/convert_original_beats.py ...`; returns the exit code."""
     args = build_convert_original_parser().parse_args(argv)
-    _quiet_libraries()
     namespace = args.namespace or (args.push_to_hub.split("/")[0] if args.push_to_hub else None)
     namespace = namespace or model_cards.NAMESPACE_PLACEHOLDER
 
@@ -1458,7 +1452,6 @@ def build_convert_to_original_parser() -> argparse.ArgumentParser:
 def main_convert_to_original(argv: Sequence[str] | None = None) -> int:
     """`python convert/convert_hf_to_original.py ...`; returns the exit code."""
     args = build_convert_to_original_parser().parse_args(argv)
-    _quiet_libraries()
 
     def run() -> int:
         report = convert_hf_to_original(args.model_dir, args.output, overwrite=args.overwrite)
