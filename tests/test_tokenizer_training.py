@@ -396,14 +396,14 @@ def test_script_end_to_end_in_process(teacher_dirs, audio_dir, tmp_path, monkeyp
 def test_script_refuses_a_collapsed_codebook(teacher_dirs, audio_dir, tmp_path, monkeypatch, fresh_accelerate_state):
     from beats_hf.modeling_beats import BeatsVectorQuantizer
 
-    # Forced collapse: k-means sees identical encodings, so every code starts at the same point; the EMA then moves
-    # the used ones apart from the rest by a rounding error: a few codes at most.
-    original = BeatsVectorQuantizer.initialize_codebook
+    # Forced collapse: the quantizer assigns every patch to code 0, whatever its codebook.
+    original = BeatsVectorQuantizer.forward
 
-    def collapse(self, encoded, *args, **kwargs):
-        original(self, encoded[:1].expand_as(encoded), *args, **kwargs)
+    def collapse(self, encoded):
+        quantized, indices = original(self, encoded)
+        return quantized, torch.zeros_like(indices)
 
-    monkeypatch.setattr(BeatsVectorQuantizer, "initialize_codebook", collapse)
+    monkeypatch.setattr(BeatsVectorQuantizer, "forward", collapse)
     config = script_config(teacher_dirs["pretrained"], audio_dir, tmp_path, max_steps=1, min_codes_used_fraction=0.25)
     with pytest.raises(CodebookCollapseError, match="Codebook collapse: the tokenizer uses [1-3] of 16 codes"):
         main(config)
