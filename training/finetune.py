@@ -59,6 +59,7 @@ from beats_hf.training_utils import (
     config_to_dict,
     latest_checkpoint,
     load_config,
+    log_metrics,
     prune_checkpoints,
 )
 
@@ -520,12 +521,12 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
                 logs.update({"train/skipped_losses": skipped_losses, "train/skipped_updates": skipped_updates})
                 if grad_norm is not None and math.isfinite(float(grad_norm)):
                     logs["grad_norm"] = float(grad_norm)
-                accelerator.log(logs, step=state.step)
+                log_metrics(accelerator, logs, state.step, output_dir)
                 progress.set_postfix(loss=f"{mean_loss:.4f}")
                 window_loss, window_batches = 0.0, 0
             if eval_loader is not None and config.eval_steps > 0 and state.step % config.eval_steps == 0:
                 last_eval = evaluate(model, eval_loader, feature_extractor, accelerator, data.multi_label, loss_type)
-                accelerator.log(_scalars(last_eval, "validation"), step=state.step)
+                log_metrics(accelerator, _scalars(last_eval, "validation"), state.step, output_dir)
                 accelerator.print(f"step {state.step}: {_summary(last_eval)}")
             if (
                 config.save_steps > 0 and state.step % config.save_steps == 0

@@ -48,6 +48,7 @@ from beats_hf.training_utils import (
     config_to_dict,
     latest_checkpoint,
     load_config,
+    log_metrics,
     prune_checkpoints,
 )
 
@@ -295,7 +296,7 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
                 logs["lr"] = scheduler.get_last_lr()[0]
                 if grad_norm is not None:
                     logs["grad_norm"] = float(grad_norm)
-                accelerator.log(logs, step=state.step)
+                log_metrics(accelerator, logs, state.step, output_dir)
                 progress.set_postfix(distill=f"{means['distill_loss']:.4f}", codes=int(usage["codes_used"]))
                 window = dict.fromkeys(window, 0.0)
                 code_counts.zero_()

@@ -1,0 +1,243 @@
+# Copyright 2026 The beats_hf developers. Licensed under the MIT License.
+"""Tests of the audio datasets (beats_hf.data) and the audio collator (beats_hf.collators.DataCollatorForAudio)."""
+
+import csv
+import io
+import json
+import logging
+
+import numpy as np
+import pytest
+import torch
+
+from beats_hf import BeatsFeatureExtractor
+from beats_hf.audio_io import write_wav
+from beats_hf.collators import DataCollatorForAudio, is_empty_batch
+from beats_hf.data import (
+    AudioClipDataset,
+    StreamingAudioClipDataset,
+    build_audio_dataset,
+    build_label_vocabulary,
+    parse_labels,
+    read_audio_records,
+)
+from beats_hf.synthetic_sounds import generate_synthetic_dataset
+
+datasets = pytest.importorskip("datasets")
+soundfile = pytest.importorskip("soundfile")
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synthetic")
+    return generate_synthetic_dataset(
+        root, seed=0, clips_per_class={"train": 1, "validation": 0, "test": 0}, duration=1.0
+    )
+
+
+def _tone(seconds: float, sampling_rate: int = SR, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(seconds * sampling_rate)) / sampling_rate
+    mono = 0.3 * np.sin(2 * np.pi * 440 * t).astype(np.float32)
+    return mono if channels == 1 else np.stack([mono, 0.5 * mono])
+
+
+def test_folder_reader_with_and_without_folder_labels(synthetic, tmp_path):
+    labelled = read_audio_records(synthetic / "train", labels_from_folders=True)
+    assert len(labelled) == 10
+    assert {r.labels for r in labelled} == {(p.name,) for p in (synthetic / "train").iterdir()}
+    assert all(r.path.endswith(".wav") and r.id == r.id.strip() for r in labelled)
+    assert all(r.labels == () for r in read_audio_records(synthetic / "train"))
+
+    write_wav(tmp_path / "loose.wav", _tone(0.5), SR)
+    with pytest.raises(ValueError, match="loose.wav lies directly in"):
+        read_audio_records(tmp_path, labels_from_folders=True)
+    with pytest.raises(ValueError, match="No audio files"):
+        read_audio_records(_empty(tmp_path))
+
+
+def _empty(tmp_path):
+    folder = tmp_path / "empty"
+    folder.mkdir()
+    return folder
+
+
+def test_csv_manifest_paths_and_labels(synthetic, tmp_path):
+    records = read_audio_records(synthetic / "train.csv")
+    assert len(records) == 10 and all(len(r.labels) == 1 for r in records)
+    # A manifest elsewhere, with an absolute path, a relative path, several labels and a JSON list.
+    write_wav(tmp_path / "a.wav", _tone(0.5), SR)
+    absolute = (synthetic / "train" / "tone" / "train_tone_0000.wav").resolve()
+    manifest = tmp_path / "m.csv"
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label"])
+        writer.writerow(["a.wav", "Dog;Bark"])
+        writer.writerow([str(absolute), '["Music", "Tone"]'])
+        writer.writerow(["a.wav", ""])
+    rows = read_audio_records(manifest)
+    assert [r.labels for r in rows] == [("Dog", "Bark"), ("Music", "Tone"), ()]
+    assert rows[0].path == str(tmp_path / "a.wav") and rows[1].path == str(absolute)
+    assert build_label_vocabulary(rows) == {"Bark": 0, "Dog": 1, "Music": 2, "Tone": 3}
+    assert build_label_vocabulary(rows[:1], rows[1:]) == build_label_vocabulary(rows)  # over several splits
+
+    (tmp_path / "bad.csv").write_text("file,label\na.wav,x\n")
+    with pytest.raises(ValueError, match="no 'path' column"):
+        read_audio_records(tmp_path / "bad.csv")
+    with pytest.raises(ValueError, match="empty label"):
+        parse_labels("Dog;;Cat", "here")
+
+
+def test_jsonl_manifest(synthetic, tmp_path):
+    records = read_audio_records(synthetic / "train.jsonl")
+    assert len(records) == 10
+    manifest = tmp_path / "m.jsonl"
+    write_wav(tmp_path / "a.wav", _tone(0.5), SR)
+    manifest.write_text(json.dumps({"path": "a.wav", "label": ["x", "y"]}) + "\n\n" + json.dumps({"path": "a.wav"}))
+    assert [r.labels for r in read_audio_records(manifest)] == [("x", "y"), ()]
+    manifest.write_text("{not json}\n")
+    with pytest.raises(ValueError, match="m.jsonl:1: not valid JSON"):
+        read_audio_records(manifest)
+
+
+def _wav_bytes(waveform: np.ndarray, sampling_rate: int) -> bytes:
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.asarray(waveform).T, sampling_rate, format="WAV")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def saved_hf_dataset(tmp_path_factory):
+    """A datasets.Audio column (encoded bytes, one clip 44.1 kHz stereo) and a ClassLabel column, saved to disk."""
+    folder = tmp_path_factory.mktemp("hf") / "ds"
+    clips = [_tone(1.0), _tone(0.6, 44100, channels=2), _tone(0.8)]
+    rates = [SR, 44100, SR]
+    dataset = datasets.Dataset.from_dict(
+        {
+            "audio": [
+                {"bytes": _wav_bytes(c, r), "path": f"clip{i}.wav"} for i, (c, r) in enumerate(zip(clips, rates))
+            ],
+            "label": [0, 1, 1],
+            "clip": ["a", "b", "c"],
+        }
+    )
+    dataset = dataset.cast_column("audio", datasets.Audio(decode=False))
+    dataset = dataset.cast_column("label", datasets.ClassLabel(names=["cat", "dog"]))
+    dataset.save_to_disk(str(folder))
+    return folder
+
+
+def test_hf_dataset_from_disk(saved_hf_dataset, caplog):
+    records = read_audio_records(saved_hf_dataset, id_column="clip")
+    assert len(records) == 3 and [r.id for r in records] == ["a", "b", "c"]
+    assert [r.labels for r in records] == [("cat",), ("dog",), ("dog",)]
+    dataset = AudioClipDataset(records, label2id=build_label_vocabulary(records))
+    with caplog.at_level(logging.INFO, logger="beats_hf.data"):
+        item = dataset[1]
+    assert any("Downmixed 2-channel" in m and "b" in m for m in caplog.messages)
+    assert item["labels"] == [1] and item["waveform"].dtype == np.float32
+    assert item["waveform"].shape[0] == int(np.ceil(0.6 * SR))  # 44.1 kHz -> 16 kHz
+
+    # Arrays in a plain dict column are taken as they are (here 8 kHz, resampled).
+    plain = datasets.Dataset.from_dict({"audio": [{"array": _tone(0.5, 8000), "sampling_rate": 8000}]})
+    folder = saved_hf_dataset.parent / "plain"
+    plain.save_to_disk(str(folder))
+    (record,) = read_audio_records(folder)
+    assert AudioClipDataset([record])[0]["waveform"].shape[0] == SR // 2
+
+
+def test_hf_dataset_streaming(saved_hf_dataset):
+    dataset = build_audio_dataset(saved_hf_dataset, streaming=True, id_column="clip", shuffle_buffer_size=0)
+    assert isinstance(dataset, StreamingAudioClipDataset)
+    items = list(dataset)
+    assert [i["id"] for i in items] == ["a", "b", "c"] and [i["labels"] for i in items] == [["cat"], ["dog"], ["dog"]]
+    shuffled = build_audio_dataset(saved_hf_dataset, streaming=True, id_column="clip", shuffle_buffer_size=10, seed=1)
+    assert sorted(i["id"] for i in shuffled) == ["a", "b", "c"]
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=2, collate_fn=DataCollatorForAudio(BeatsFeatureExtractor())
+    )
+    batches = list(loader)
+    assert [b["input_values"].shape[0] for b in batches] == [2, 1]
+
+
+def test_resampling_of_a_44k_file(tmp_path):
+    write_wav(tmp_path / "c.wav", _tone(1.0, 44100), 44100)
+    (record,) = read_audio_records(tmp_path)
+    waveform = AudioClipDataset([record])[0]["waveform"]
+    assert waveform.shape == (SR,)
+    spectrum = np.abs(np.fft.rfft(waveform))
+    assert abs(np.argmax(spectrum) * SR / len(waveform) - 440) < 2
+
+
+def test_stereo_file_is_downmixed_with_a_note(tmp_path, caplog):
+    write_wav(tmp_path / "stereo.wav", _tone(0.5, channels=2), SR)
+    (record,) = read_audio_records(tmp_path)
+    with caplog.at_level(logging.INFO, logger="beats_hf.audio_io"):
+        waveform = AudioClipDataset([record])[0]["waveform"]
+    assert waveform.ndim == 1
+    assert any("Downmixed 2-channel" in m and "stereo.wav" in m for m in caplog.messages)
+
+
+def test_unreadable_and_short_clips_are_reported_and_skipped(tmp_path, caplog):
+    write_wav(tmp_path / "good.wav", _tone(0.5), SR)
+    (tmp_path / "broken.wav").write_bytes(b"RIFF-not-really-a-wav")
+    write_wav(tmp_path / "short.wav", _tone(0.1), SR)
+    dataset = AudioClipDataset(read_audio_records(tmp_path))
+    with caplog.at_level(logging.WARNING, logger="beats_hf.data"):
+        items = [dataset[i] for i in range(len(dataset))]
+    names = [None if item is None else item["id"].rsplit("/", 1)[-1] for item in items]
+    assert names == [None, "good.wav", None]
+    assert dataset.num_skipped == 2
+    assert any("broken.wav" in m and "unreadable" in m for m in caplog.messages)
+    assert any("short.wav" in m and "shorter than one BEATs patch" in m for m in caplog.messages)
+
+    collator = DataCollatorForAudio(BeatsFeatureExtractor())
+    batch = collator(items)
+    assert batch["num_skipped_clips"] == 2 and batch["input_values"].shape[0] == 1
+    empty = collator([None, None])
+    assert is_empty_batch(empty) and empty == {"num_skipped_clips": 2}
+
+
+def test_crops_are_seeded_by_seed_epoch_and_index(tmp_path):
+    write_wav(tmp_path / "long.wav", _tone(3.0), SR)
+    records = read_audio_records(tmp_path)
+    random_crops = AudioClipDataset(records, max_seconds=1.0, crop="random", seed=3)
+    first = random_crops[0]
+    assert first["waveform"].shape == (SR,) and set(first) == {"waveform", "labels", "id", "crop_start", "sample_seed"}
+    assert random_crops[0]["crop_start"] == first["crop_start"]
+    random_crops.set_epoch(1)
+    starts = {random_crops[0]["crop_start"]}
+    for epoch in range(2, 6):
+        random_crops.set_epoch(epoch)
+        starts.add(random_crops[0]["crop_start"])
+    assert len(starts) > 1
+    start_crops = AudioClipDataset(records, max_seconds=1.0, crop="start")
+    assert start_crops[0]["crop_start"] == 0
+    np.testing.assert_array_equal(
+        start_crops[0]["waveform"], AudioClipDataset(records, max_seconds=3.0)[0]["waveform"][:SR]
+    )
+    with pytest.raises(ValueError, match="crop must be one of"):
+        AudioClipDataset(records, crop="middle")
+
+
+def test_labels_and_audio_collator(synthetic):
+    records = read_audio_records(synthetic / "train.csv")
+    label2id = build_label_vocabulary(records)
+    dataset = AudioClipDataset(records, label2id=label2id, crop="start")
+    items = [dataset[i] for i in range(4)]
+    extractor = BeatsFeatureExtractor()
+    single = DataCollatorForAudio(extractor, num_labels=len(label2id))(items)
+    assert single["labels"].dtype == torch.long
+    assert single["labels"].tolist() == [label2id[records[i].labels[0]] for i in range(4)]
+    assert single["input_values"].shape[:2] == single["attention_mask"].shape
+    multi = DataCollatorForAudio(extractor, num_labels=len(label2id), multi_label=True)(items)
+    assert multi["labels"].shape == (4, len(label2id)) and multi["labels"].sum(1).tolist() == [1.0] * 4
+    with pytest.raises(ValueError, match="not in label2id"):
+        AudioClipDataset(records, label2id={"tone": 0})
+    assert "labels" not in DataCollatorForAudio(extractor)(items)  # features only
+    with pytest.raises(ValueError, match="not ids"):
+        DataCollatorForAudio(extractor, num_labels=10)([AudioClipDataset(records)[0]])
+    two_labels = {**items[0], "labels": [0, 1]}
+    with pytest.raises(ValueError, match="exactly one per clip"):
+        DataCollatorForAudio(extractor, num_labels=10)([two_labels])
