@@ -69,7 +69,9 @@ class DemoConfig:
     preset: str = field(default="full", metadata={"help": "full (~15 min on 2 cores) or quick (CI, a few minutes)"})
     seed: int = 0
     clip_seconds: float = 2.0
-    threads: int = field(default=0, metadata={"help": "torch threads (0: torch's default)"})
+    threads: int = field(
+        default=1, metadata={"help": "torch threads; tiny models run fastest on one (0: torch default)"}
+    )
 
 
 def run_demo(config: DemoConfig) -> dict[str, Any]:
@@ -146,7 +148,10 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         **common,
     )
     marker = finetune_dir / "final" / "metrics.json"
-    finetune_metrics = json.loads(marker.read_text()) if marker.is_file() else finetune.main(finetune_config)
+    # A finished fine-tuning run left its returned metrics in final/metrics.json ("results").
+    finetune_metrics = (
+        json.loads(marker.read_text())["results"] if marker.is_file() else finetune.main(finetune_config)
+    )
 
     evaluation = evaluate_script.main(
         ["--model", str(finetune_dir / "final"), "--data", test, "--output-dir", str(root / "evaluation")]
@@ -208,9 +213,9 @@ def write_plots(root: Path, chain_root: Path, finetune_dir: Path) -> None:
     import matplotlib.pyplot as plt
 
     curves = {
-        "iter1 MAM": (chain_root / "iter1", "train/loss"),
-        "tokenizer iter2": (chain_root / "tokenizer_iter2", "train/loss"),
-        "iter2 MAM": (chain_root / "iter2", "train/loss"),
+        "iter1 MAM": (chain_root / "iter1", "mam/loss"),
+        "tokenizer iter2": (chain_root / "tokenizer_iter2", "train/distill_loss"),
+        "iter2 MAM": (chain_root / "iter2", "mam/loss"),
         "fine-tuning": (finetune_dir, "train/loss"),
     }
     figure, axes = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3.2))
@@ -237,20 +242,45 @@ def write_plots(root: Path, chain_root: Path, finetune_dir: Path) -> None:
     plt.close(figure)
 
 
-def print_table(results: dict[str, Any]) -> None:
+def _last(run_dir: Path, key: str) -> float | None:
+    values = [record[key] for record in read_metrics(run_dir) if key in record]
+    return values[-1] if values else None
+
+
+def summary_rows(results: dict[str, Any], root: Path) -> list[tuple[str, Any, Any, Any]]:
+    """(stage, final training loss, codes in use, accuracy) for every stage of the demo."""
+    chain_root = root / "pretraining"
+    rows = []
+    for stage in results["stages"]:
+        metrics, run_dir = stage.get("metrics", {}), chain_root / stage["stage"]
+        if stage["kind"] == "pretrain":
+            rows.append(
+                (
+                    f"{stage['stage']} MAM",
+                    metrics.get("mam/loss"),
+                    metrics.get("mam/distinct_target_codes"),
+                    metrics.get("mam/masked_accuracy"),
+                )
+            )
+        else:
+            rows.append((stage["stage"], _last(run_dir, "train/loss"), metrics.get("codes_used"), None))
+    finetune_metrics = results["finetune"]
+    rows.append(
+        ("fine-tune iter2", _last(root / "finetune", "train/loss"), None, finetune_metrics.get("validation/accuracy"))
+    )
+    rows.append(("test evaluation", None, None, results["evaluation"].get("accuracy")))
+    return rows
+
+
+def print_table(results: dict[str, Any], root: Path) -> None:
     print(f"\nBEATs demo ({results['preset']} preset) finished in {results['seconds']:.0f} s\n")
     print(f"{'stage':<22}{'final loss':>12}{'codes used':>12}{'accuracy':>10}")
-    for stage in results["stages"]:
-        metrics = stage.get("metrics", {})
-        loss = metrics.get("loss", metrics.get("train/loss"))
-        codes = metrics.get("codes_used", metrics.get("target_codes"))
-        accuracy = metrics.get("masked_accuracy", metrics.get("accuracy"))
-        print(f"{stage['stage']:<22}{_fmt(loss):>12}{_fmt(codes):>12}{_fmt(accuracy):>10}")
-    ft = results["finetune"]
+    for name, loss, codes, accuracy in summary_rows(results, root):
+        print(f"{name:<22}{_fmt(loss):>12}{_fmt(codes, 0):>12}{_fmt(accuracy):>10}")
     print(
-        f"{'fine-tune (iter2)':<22}{_fmt(ft.get('train/loss', ft.get('loss'))):>12}{'':>12}{_fmt(ft.get('accuracy')):>10}"
+        f"\n(MAM accuracy: masked-patch label accuracy; codes: distinct tokenizer labels in use, of "
+        f"{DEMO_MODEL['codebook_size']}.)"
     )
-    print(f"{'test evaluation':<22}{'':>12}{'':>12}{_fmt(results['evaluation'].get('accuracy')):>10}")
     print(f"\nLinear probe on frozen encoders (test accuracy, chance = {1 / len(SYNTHETIC_CLASSES):.2f}):")
     for name, accuracy in results["linear_probe"].items():
         print(f"  {name:<12} {accuracy:.3f}")
@@ -258,14 +288,14 @@ def print_table(results: dict[str, Any]) -> None:
     print(f"\npipeline('audio-classification') on {results['pipeline']['clip']}: {top['label']} ({top['score']:.3f})")
 
 
-def _fmt(value: Any) -> str:
-    return f"{value:.3f}" if isinstance(value, (int, float)) else "-"
+def _fmt(value: Any, decimals: int = 3) -> str:
+    return f"{value:.{decimals}f}" if isinstance(value, (int, float)) else "-"
 
 
 def main(config: DemoConfig) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
     results = run_demo(config)
-    print_table(results)
+    print_table(results, Path(config.output_dir))
     print(f"\nWrote {Path(config.output_dir) / 'results.json'}, loss_curves.png and codebook_usage.png")
     return results
 

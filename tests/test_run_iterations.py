@@ -1,0 +1,135 @@
+# Copyright 2026 The beats_hf developers. Licensed under the MIT License.
+"""The iteration chain (training/run_iterations.py) and the demo (training/demo.py), end to end at toy size."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from accelerate.state import AcceleratorState, GradientState
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "training"))
+
+import demo  # noqa: E402
+import run_iterations  # noqa: E402
+
+from beats_hf import BeatsTokenizerModel  # noqa: E402
+from beats_hf.synthetic_sounds import generate_synthetic_dataset  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def single_thread_and_fresh_accelerate():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    clips = {"train": 3, "validation": 1, "test": 1}
+    return generate_synthetic_dataset(
+        tmp_path_factory.mktemp("synthetic"), seed=1, clips_per_class=clips, duration=1.0
+    )
+
+
+def tiny_chain(data_dir: Path, output_dir: Path, **overrides) -> run_iterations.ChainConfig:
+    config = yaml.safe_load((REPO / "training" / "configs" / "chain_tiny.yaml").read_text())
+    config.update(
+        output_dir=str(output_dir),
+        train_data=str(data_dir / "train.csv"),
+        finetune_train_data=str(data_dir / "train.csv"),
+        finetune_validation_data=str(data_dir / "validation.csv"),
+        iterations=2,
+    )
+    for kind in ("pretrain", "tokenizer", "finetune"):
+        config[kind].update(max_steps=4, warmup_steps=1, save_steps=2, max_seconds=1.0)
+    config["finetune"]["eval_steps"] = 4
+    config.update(overrides)
+    return run_iterations.ChainConfig(**config)
+
+
+def test_plan_wires_each_stage_to_the_previous_one(tmp_path):
+    config = run_iterations.ChainConfig(
+        output_dir=str(tmp_path), train_data="x.csv", iterations=3, iter3_plus=True, finetune_train_data="y.csv"
+    )
+    stages = {stage.name: stage for stage in run_iterations.plan_stages(config)}
+    assert list(stages) == [
+        "iter1",
+        "tokenizer_iter2",
+        "iter2",
+        "tokenizer_iter3",
+        "iter3",
+        "iter2_finetuned",
+        "tokenizer_iter3_plus",
+        "iter3_plus",
+    ]
+    assert stages["iter1"].fields["tokenizer"] == "random_projection"
+    assert stages["tokenizer_iter2"].fields["teacher_path"] == str(tmp_path / "iter1" / "encoder")
+    assert stages["iter3"].fields["tokenizer"] == str(tmp_path / "tokenizer_iter3" / "final")
+    assert stages["iter2_finetuned"].fields["model"] == str(tmp_path / "iter2" / "encoder")
+    assert stages["tokenizer_iter3_plus"].fields["teacher_path"] == str(tmp_path / "iter2_finetuned" / "final")
+
+
+def test_bad_chain_configs_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="iterations must be 1, 2 or 3"):
+        run_iterations.plan_stages(run_iterations.ChainConfig(output_dir=str(tmp_path), iterations=4))
+    with pytest.raises(ValueError, match="finetune_train_data"):
+        run_iterations.plan_stages(run_iterations.ChainConfig(output_dir=str(tmp_path), iter3_plus=True))
+    config = run_iterations.ChainConfig(output_dir=str(tmp_path), train_data="x.csv", pretrain={"no_such": 1})
+    with pytest.raises(ValueError, match="no_such"):
+        run_iterations.stage_config(config, run_iterations.plan_stages(config)[0])
+
+
+def test_chain_runs_every_iteration_including_iter3_plus_and_skips_finished_stages(synthetic, tmp_path):
+    config = tiny_chain(synthetic, tmp_path / "chain", iter3_plus=True)
+    first = run_iterations.run_chain(config)
+    assert [s["stage"] for s in first] == [
+        "iter1",
+        "tokenizer_iter2",
+        "iter2",
+        "iter2_finetuned",
+        "tokenizer_iter3_plus",
+        "iter3_plus",
+    ]
+    assert not any(s["skipped"] for s in first)
+    root = Path(config.output_dir)
+    # The iter3+ tokenizer distilled the fine-tuned classifier's logits, and iter3+ MAM used it.
+    info = json.loads((root / "tokenizer_iter3_plus" / "final" / "tokenizer_training.json").read_text())
+    assert info["teacher_kind"] == "finetuned" and info["teacher_path"].endswith("iter2_finetuned/final")
+    assert BeatsTokenizerModel.from_pretrained(root / "tokenizer_iter3_plus" / "final").config.codebook_size == 16
+    used = yaml.safe_load((root / "iter3_plus" / "pretrain_config.yaml").read_text())["tokenizer"]
+    assert used.endswith("tokenizer_iter3_plus/final")
+
+    # A second run skips everything; a stage whose marker is gone is run again (continuing from its checkpoint).
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    (root / "iter3_plus" / run_iterations.STAGE_MARKER).unlink()
+    second = run_iterations.run_chain(config)
+    assert [s["skipped"] for s in second] == [True] * 5 + [False]
+
+
+def test_demo_quick_preset_prints_the_table_and_writes_plots(tmp_path, capsys):
+    results = demo.main(demo.DemoConfig(output_dir=str(tmp_path), preset="quick"))
+    out = capsys.readouterr().out
+    for expected in ("iter1 MAM", "tokenizer_iter2", "iter2 MAM", "fine-tune iter2", "Linear probe", "pipeline("):
+        assert expected in out
+    for name in ("results.json", "loss_curves.png", "codebook_usage.png"):
+        assert (tmp_path / name).is_file()
+    assert set(results["linear_probe"]) == {"random_init", "iter1", "iter2"}
+    assert results["pipeline"]["predictions"][0]["label"] in demo.SYNTHETIC_CLASSES
+
+
+def test_chain_script_command_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "training" / "run_iterations.py"), "--help"], capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "--iter3_plus" in result.stdout
