@@ -20,7 +20,7 @@ from beats_hf import (
     BeatsTokenizerModel,
 )
 from beats_hf.synthetic_sounds import generate_synthetic_dataset
-from training.pretrain import PretrainConfig, main
+from training.pretrain import MaskedPredictionMeter, PretrainConfig, main, masked_views_forward_backward
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_MODEL = {
@@ -139,6 +139,31 @@ def test_multi_mask_with_inverse_block_masks(train_csv, tmp_path):
     config = tiny_config(train_csv, tmp_path, num_mask_views=2, mask_type="inverse_block", max_steps=2)
     results = main(config)
     assert results["step"] == 2 and results["mam/loss"] > 0
+
+
+def test_views_in_several_passes_give_the_same_gradient():
+    from accelerate import Accelerator
+
+    from beats_hf.collators import DataCollatorForMaskedAudioModeling
+
+    accelerator = Accelerator(cpu=True)
+    config = BeatsConfig(**TINY_MODEL, hidden_dropout=0.0, attention_dropout=0.0, layerdrop=0.0)
+    model = BeatsForMaskedAudioModeling(config)
+    generator = torch.Generator().manual_seed(0)
+    items = [{"waveform": 0.1 * torch.randn(12000 + 2000 * i, generator=generator).numpy()} for i in range(3)]
+    batch = DataCollatorForMaskedAudioModeling(BeatsFeatureExtractor(), config, num_mask_views=2)(items)
+    labels = BeatsRandomProjectionTokenizer(config)(batch["input_values"], batch["attention_mask"]).token_ids
+    inputs = (batch["input_values"], batch["attention_mask"], batch["bool_masked_pos"], batch["clip_index"], labels)
+    gradients = []
+    for views_per_pass in (None, 4, 1):
+        model.zero_grad()
+        meter = MaskedPredictionMeter(config.codebook_size, torch.device("cpu"))
+        masked_views_forward_backward(accelerator, model, meter, *inputs, views_per_pass)
+        gradients.append({name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None})
+    scale = max(g.abs().max() for g in gradients[0].values())
+    for other in gradients[1:]:
+        assert other.keys() == gradients[0].keys()
+        assert max((gradients[0][name] - other[name]).abs().max() for name in other) < 1e-5 * scale
 
 
 def test_label_cache_run_with_a_trained_tokenizer(train_csv, tmp_path):

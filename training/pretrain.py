@@ -17,6 +17,7 @@ tokenizer's teacher and fine-tuning load), each with its feature extractor.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -96,6 +97,9 @@ class PretrainConfig:
     num_mask_views: int = field(default=1, metadata={"help": "masked views per clip sharing one tokenizer pass"})
     mask_block_time: int = 5
     mask_block_freq: int = 5
+    mask_views_per_pass: int | None = field(
+        default=None, metadata={"help": "views per forward/backward pass, to bound memory (None: all at once)"}
+    )
     # Optimisation (paper: 5.6K s of audio per step = 35 clips of 10 s on each of 16 GPUs)
     batch_size: int = 35
     gradient_accumulation_steps: int = 1
@@ -132,6 +136,8 @@ def check_config(config: PretrainConfig) -> None:
         problems.append(f"model has unknown BeatsConfig fields {unknown}")
     if config.mask_type not in MASK_TYPES:
         problems.append(f"mask_type must be one of {MASK_TYPES}, got {config.mask_type!r}")
+    if config.mask_views_per_pass is not None and config.mask_views_per_pass < 1:
+        problems.append(f"mask_views_per_pass must be >= 1 or null, got {config.mask_views_per_pass}")
     if config.label_cache and config.crop != "start":
         problems.append(
             "label_cache needs crop='start': cached labels belong to one crop of each clip, and random crops of "
@@ -265,6 +271,39 @@ class MaskedPredictionMeter:
         }
 
 
+def masked_views_forward_backward(
+    accelerator: Accelerator,
+    model: torch.nn.Module,
+    meter: MaskedPredictionMeter,
+    input_values: torch.Tensor,
+    attention_mask: torch.Tensor,
+    bool_masked_pos: torch.Tensor,
+    views: torch.Tensor,
+    labels: torch.Tensor,
+    views_per_pass: int | None,
+) -> None:
+    """
+    Forward and backward over the masked views, `views_per_pass` at a time (all at once when None). Each pass's mean
+    loss is weighted by its share of the scored (masked, real) patches, so the gradient is that of one pass over all
+    views; gradients are synchronised across processes after the last pass only.
+    """
+    view_labels = labels[views]
+    scored = (bool_masked_pos & (view_labels >= 0)).sum(dim=1)
+    per_pass = views_per_pass or len(views)
+    for start in range(0, len(views), per_pass):
+        part = slice(start, start + per_pass)
+        last = start + per_pass >= len(views)
+        with contextlib.nullcontext() if last else accelerator.no_sync(model):
+            outputs = model(
+                input_values[views[part]],
+                attention_mask=attention_mask[views[part]],
+                bool_masked_pos=bool_masked_pos[part],
+                labels=view_labels[part],
+            )
+            accelerator.backward(outputs.loss * (scored[part].sum() / scored.sum()))
+        meter.update(outputs.loss, outputs.logits, view_labels[part], bool_masked_pos[part])
+
+
 def any_process_empty(accelerator: Accelerator, batch: dict[str, Any]) -> bool:
     """Whether any process got a batch of unreadable clips only; then every process skips it, to stay in step."""
     empty = torch.tensor(float(is_empty_batch(batch)), device=accelerator.device)
@@ -359,13 +398,10 @@ def main(config: PretrainConfig) -> dict[str, Any]:
                 else:
                     labels = label_cache.labels_for_batch(batch["clip_keys"], input_values, attention_mask, tokenize)
             with accelerator.accumulate(model):
-                outputs = model(
-                    input_values[views],
-                    attention_mask=attention_mask[views],
-                    bool_masked_pos=batch["bool_masked_pos"],
-                    labels=labels[views],
+                masks, per_pass = batch["bool_masked_pos"], config.mask_views_per_pass
+                masked_views_forward_backward(
+                    accelerator, model, meter, input_values, attention_mask, masks, views, labels, per_pass
                 )
-                accelerator.backward(outputs.loss)
                 if accelerator.sync_gradients:
                     grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
                 optimizer.step()
@@ -373,7 +409,6 @@ def main(config: PretrainConfig) -> dict[str, Any]:
                     learning_rate = scheduler.get_last_lr()[0]  # the rate this step used
                     scheduler.step()
                 optimizer.zero_grad()
-            meter.update(outputs.loss, outputs.logits, labels[views], batch["bool_masked_pos"])
             if not accelerator.sync_gradients:
                 continue
             state.step += 1
