@@ -80,16 +80,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--ours-python", default="/work/main/.venv/bin/python", help="'' to skip")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0.0,
-        help="before each timed run wait up to this many seconds for other processes to go idle",
-    )
+    C.add_quiet_flags(parser)
     parser.add_argument("--ours-only", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     C.setup_threads(2)
-    C.QUIET_WAIT_S = args.quiet_wait
+    C.configure_quiet(args)
     waveforms = C.make_waveforms(args.batch, args.seconds)
 
     if args.ours_only:
@@ -128,6 +123,7 @@ def main() -> None:
     if args.ours_python:
         cmd = [args.ours_python, __file__, "--ours-only", "--repeats", str(args.repeats), "--warmup", str(args.warmup)]
         cmd += ["--batch", str(args.batch), "--seconds", str(args.seconds), "--quiet-wait", str(args.quiet_wait)]
+        cmd += ["--quiet-retries", str(args.quiet_retries)]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         line = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
         if proc.returncode == 0 and line:

@@ -163,17 +163,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (median reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per configuration first")
     parser.add_argument("--gemm-n", type=int, default=2048, help="size of the square GEMM used as the ceiling")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0.0,
-        help="before each timed run wait up to this many seconds for other processes to go idle",
-    )
+    C.add_quiet_flags(parser)
     parser.add_argument("--part", choices=["all", "model", "official"], default="all")
     parser.add_argument("--json-out", help="(internal) write this part's result here instead of printing tables")
     args = parser.parse_args()
     C.setup_threads(2)
-    C.QUIET_WAIT_S = args.quiet_wait
+    C.configure_quiet(args)
 
     if args.part == "official":
         result = run_official_part(args)
@@ -194,7 +189,7 @@ def main() -> None:
             C.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
             cmd = [C.OFFICIAL_PYTHON, __file__, "--part", "official", "--json-out", str(tmp)]
             cmd += ["--repeats", str(args.repeats), "--warmup", str(args.warmup), "--gemm-n", str(args.gemm_n)]
-            cmd += ["--quiet-wait", str(args.quiet_wait)]
+            cmd += ["--quiet-wait", str(args.quiet_wait), "--quiet-retries", str(args.quiet_retries)]
             subprocess.run(cmd, check=True)
             official_part = json.loads(tmp.read_text())
             tmp.unlink()

@@ -104,15 +104,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, nargs="+", default=[10.0, 30.0, 60.0])
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     parser.add_argument("--no-tensor-peak", action="store_true", help="skip the tensor-level memory measurement")
-    parser.add_argument(
-        "--quiet-wait",
-        type=float,
-        default=0.0,
-        help="before each timed run wait up to this many seconds for other processes to go idle",
-    )
+    C.add_quiet_flags(parser)
     parser.add_argument("--child", nargs=2, metavar=("IMPL", "SECONDS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    C.QUIET_WAIT_S = args.quiet_wait
+    C.configure_quiet(args)
 
     if args.child:
         result = child(args.child[0], float(args.child[1]), args.repeats, not args.no_tensor_peak)
@@ -127,7 +122,7 @@ def main() -> None:
         python = C.OFFICIAL_PYTHON if impl == "official" else sys.executable
         for seconds in args.seconds:
             cmd = [python, __file__, "--child", impl, str(seconds), "--repeats", str(args.repeats)]
-            cmd += ["--quiet-wait", str(args.quiet_wait)]
+            cmd += ["--quiet-wait", str(args.quiet_wait), "--quiet-retries", str(args.quiet_retries)]
             if args.no_tensor_peak:
                 cmd.append("--no-tensor-peak")
             proc = subprocess.run(cmd, capture_output=True, text=True)

@@ -55,10 +55,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--quiet-wait", type=float, default=0.0)
+    C.add_quiet_flags(parser)
     args = parser.parse_args()
     C.setup_threads(2)
-    C.QUIET_WAIT_S = args.quiet_wait
+    C.configure_quiet(args)
     from beats_hf.feature_extraction_beats import compute_beats_fbank
 
     model = C.build_our_model(C.load_checkpoint(), "sdpa")

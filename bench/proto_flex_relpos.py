@@ -18,7 +18,8 @@ bit-exact eager path by ~4e-6). Inference-only and unpadded inputs only (the pro
 code when a padding mask is present or gradients are enabled).
 
 Reports compile time, whole-model forward time (current sdpa vs flex, interleaved, paired speed-up), max |diff|
-vs current sdpa and vs eager (the bit-exact reference), and tensor-level peak memory of one forward.
+vs current sdpa and vs eager (the bit-exact reference), and the extra peak RSS of one warm forward (peak counter
+reset first, see `_common.reset_peak_rss`).
 Writes bench/results/proto_flex_relpos_<batch>x<seconds>s.json.
 """
 
@@ -75,10 +76,10 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--quiet-wait", type=float, default=0.0)
+    C.add_quiet_flags(parser)
     args = parser.parse_args()
     C.setup_threads(2)
-    C.QUIET_WAIT_S = args.quiet_wait
+    C.configure_quiet(args)
     from beats_hf.feature_extraction_beats import compute_beats_fbank
     from beats_hf.modeling_beats import BeatsAttention
 
@@ -109,10 +110,11 @@ def main() -> None:
     comparison["variants"]["flex score_mod"]["max_abs_diff_vs_eager"] = float((flex_out - eager_out).abs().max())
     comparison["variants"]["current sdpa"]["max_abs_diff_vs_eager"] = float((current() - eager_out).abs().max())
     for name, fn in (("current sdpa", current), ("flex score_mod", flex)):
-        tracker = C.LiveTensorPeak()
-        with tracker:
-            fn()
-        comparison["variants"][name]["tensor_peak_mib"] = tracker.peak / 2**20
+        # Peak RSS over one (warm) forward; the tensor-level tracker cannot see inside compiled code.
+        C.reset_peak_rss()
+        baseline = C.rss_kib()["VmRSS"]
+        fn()
+        comparison["variants"][name]["peak_rss_extra_mib"] = (C.rss_kib()["VmHWM"] - baseline) / 1024
 
     print(f"\nBeatsModel forward, input {tuple(fbank.shape)}; first flex call (compile + run) {compile_s:.1f} s\n")
     C.print_comparison(comparison)

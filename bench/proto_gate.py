@@ -44,10 +44,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--attn", default="sdpa")
-    parser.add_argument("--quiet-wait", type=float, default=0.0)
+    C.add_quiet_flags(parser)
     args = parser.parse_args()
     C.setup_threads(2)
-    C.QUIET_WAIT_S = args.quiet_wait
+    C.configure_quiet(args)
     from beats_hf.feature_extraction_beats import compute_beats_fbank
     from beats_hf.modeling_beats import BeatsAttention
 
