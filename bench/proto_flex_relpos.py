@@ -120,7 +120,8 @@ def main() -> None:
     C.print_comparison(comparison)
     for name, v in comparison["variants"].items():
         print(
-            f"{name}: max|diff| vs eager {v['max_abs_diff_vs_eager']:.1e}, tensor peak {v['tensor_peak_mib']:.0f} MiB"
+            f"{name}: max|diff| vs eager {v['max_abs_diff_vs_eager']:.1e}, "
+            f"peak RSS +{v['peak_rss_extra_mib']:.0f} MiB over the loaded model"
         )
     path = C.write_results(
         f"proto_flex_relpos_{args.batch}x{args.seconds:g}s",
