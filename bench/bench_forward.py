@@ -2,12 +2,15 @@
 
 Command (from the repository root; ~6-8 min with the defaults on 2 cores):
 
-    PYTHONPATH=src .venv/bin/python bench/bench_forward.py [--repeats 3] [--warmup 1] [--gemm-n 2048]
+    PYTHONPATH=src .venv/bin/python bench/bench_forward.py [--repeats 3] [--warmup 1] [--gemm-n 2048 4096]
+        [--quiet-wait 60 --quiet-retries 2]
 
 What it measures (torch.set_num_threads(2), `warmup` untimed runs, then the median of `repeats` timed runs; the
 configurations are timed round-robin so that other jobs on the shared machine slow all of them alike):
 
-1. Machine ceiling: one large square `torch.matmul` (n = --gemm-n) in fp32 and bf16, GFLOP/s.
+1. Machine ceiling: large square `torch.matmul`s (n = --gemm-n, 10 runs each) in fp32 and bf16; the ceiling is
+   the best single run (other jobs on this shared machine can only slow runs down). Also one model-shaped linear
+   (3968 x 768 -> 3072, the FFN's fc1) for reference.
 2. `BeatsModel` (random release-size weights, `bench/_common.py make-checkpoint`) on a normalised filter bank of
    shape (8, 998, 128), i.e. 8 x 10 s clips -> 62 x 8 = 496 patches per clip, for attention eager vs sdpa and
    fp32 vs `torch.autocast("cpu", torch.bfloat16)`. Achieved GFLOP/s = analytic FLOPs / median time, and that as
@@ -66,8 +69,9 @@ def run_model_part(args) -> dict:
     flops = C.beats_forward_flops(BATCH, num_patches)
 
     gemm = {
-        "fp32": C.measure_gemm(args.gemm_n, torch.float32),
-        "bf16": C.measure_gemm(args.gemm_n, torch.bfloat16),
+        "fp32": C.gemm_ceiling(torch.float32, tuple(args.gemm_n)),
+        "bf16": C.gemm_ceiling(torch.bfloat16, tuple(args.gemm_n)),
+        "fc1_shaped_fp32": C.measure_linear(BATCH * num_patches, 768, 3072),
     }
 
     def forward(impl: str, bf16: bool):
@@ -106,8 +110,8 @@ def run_model_part(args) -> dict:
                 "min_s": stats["min_s"],
                 "runs_s": stats["runs_s"],
                 "gflops": gflops,
-                "frac_fp32_gemm": gflops / gemm["fp32"]["gflops_median"],
-                "frac_bf16_gemm": gflops / gemm["bf16"]["gflops_median"] if "bf16" in name else None,
+                "frac_fp32_gemm": gflops / gemm["fp32"]["gflops"],
+                "frac_bf16_gemm": gflops / gemm["bf16"]["gflops"] if "bf16" in name else None,
                 "max_abs_diff_vs_eager_fp32": float((outputs[name] - reference).abs().max()),
                 "mean_abs_diff_vs_eager_fp32": float((outputs[name] - reference).abs().mean()),
                 "other_load_cores": statistics.median(stats["other_load_cores"]),
@@ -153,7 +157,7 @@ def run_official_part(args) -> dict:
         "speedup_of_medians": timings["official e2e"]["median_s"] / timings["ours e2e (sdpa fp32)"]["median_s"],
         "max_abs_diff": float((ours_out - official_out).abs().max()),
         "output_abs_max": float(official_out.abs().max()),
-        "gemm_fp32": C.measure_gemm(args.gemm_n, torch.float32),
+        "gemm_fp32": C.gemm_ceiling(torch.float32, tuple(args.gemm_n)),
         "system": C.system_info(),
     }
 
@@ -162,7 +166,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (median reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per configuration first")
-    parser.add_argument("--gemm-n", type=int, default=2048, help="size of the square GEMM used as the ceiling")
+    parser.add_argument(
+        "--gemm-n", type=int, nargs="+", default=[2048, 4096], help="sizes of the square GEMMs giving the ceiling"
+    )
     C.add_quiet_flags(parser)
     parser.add_argument("--part", choices=["all", "model", "official"], default="all")
     parser.add_argument("--json-out", help="(internal) write this part's result here instead of printing tables")
@@ -188,7 +194,7 @@ def main() -> None:
             tmp = C.RESULTS_DIR / ".bench_forward_official.tmp.json"
             C.RESULTS_DIR.mkdir(parents=True, exist_ok=True)
             cmd = [C.OFFICIAL_PYTHON, __file__, "--part", "official", "--json-out", str(tmp)]
-            cmd += ["--repeats", str(args.repeats), "--warmup", str(args.warmup), "--gemm-n", str(args.gemm_n)]
+            cmd += ["--repeats", str(args.repeats), "--warmup", str(args.warmup), "--gemm-n", *map(str, args.gemm_n)]
             cmd += ["--quiet-wait", str(args.quiet_wait), "--quiet-retries", str(args.quiet_retries)]
             subprocess.run(cmd, check=True)
             official_part = json.loads(tmp.read_text())
@@ -196,8 +202,9 @@ def main() -> None:
 
     gemm = model_part["gemm"]
     print(
-        f"\nGEMM {args.gemm_n}^3: fp32 {gemm['fp32']['gflops_median']:.1f} GFLOP/s, "
-        f"bf16 {gemm['bf16']['gflops_median']:.1f} GFLOP/s  ({system['torch']}, {system['torch_threads']} threads)"
+        f"\nGEMM ceiling (best run, square n in {args.gemm_n}): fp32 {gemm['fp32']['gflops']:.1f} GFLOP/s, "
+        f"bf16 {gemm['bf16']['gflops']:.1f} GFLOP/s; model-shaped fc1 linear {gemm['fc1_shaped_fp32']['gflops']:.1f} "
+        f"GFLOP/s fp32  ({system['torch']}, {system['torch_threads']} threads)"
     )
     print(
         f"BeatsModel forward, input {tuple(model_part['input_shape'])} -> {model_part['num_patches']} patches, "
