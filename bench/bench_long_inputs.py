@@ -20,6 +20,11 @@ copies, the allocator's cached pages, a previous longer clip) cannot hide or inf
    lower bound; method 1 is the upper bound.
 4. Time: `--repeats` timed forwards after those two warm runs; median reported.
 
+The cost ratio of the goal is measured separately, because this machine's speed drifts by 10-20% over minutes
+(other tenants), which makes ratios of times taken minutes apart in different processes unreliable: one process
+per implementation builds the model once and times all lengths round-robin (10 s, 30 s, 60 s, 10 s, ...) for
+`--paired-rounds` rounds; the reported cost is the median of the per-round ratios (`paired_cost_vs_shortest`).
+
 End to end from the waveform for all three: the official `BEATs.extract_features` (per-clip torchaudio fbank +
 encoder; needs torchaudio, runs in /work/venv-ta/bin/python, torch 2.9.1) and ours (`compute_beats_fbank` +
 `BeatsModel`, in the interpreter running this script, torch 2.13). fp32, torch.set_num_threads(2), no padding.
@@ -98,6 +103,43 @@ def child(impl: str, seconds: float, repeats: int, tensor_peak: bool) -> dict:
     return result
 
 
+def child_paired(impl: str, lengths: list[float], rounds: int) -> dict:
+    """All lengths timed round-robin in one process: per-round cost ratios immune to slow drifts of the machine."""
+    C.setup_threads(2)
+    checkpoint = C.load_checkpoint()
+    if impl == "official":
+        model = C.build_official_model(checkpoint)
+
+        def make(waveform):
+            def forward():
+                with torch.inference_mode():
+                    return model.extract_features(waveform)[0]
+
+            return forward
+
+    else:
+        from beats_hf.feature_extraction_beats import compute_beats_fbank
+
+        model = C.build_our_model(checkpoint, impl.split("-", 1)[1])
+
+        def make(waveform):
+            def forward():
+                with torch.inference_mode():
+                    return model(compute_beats_fbank(waveform)).last_hidden_state
+
+            return forward
+
+    del checkpoint
+    fns = {str(seconds): make(C.make_waveforms(1, seconds)) for seconds in lengths}
+    timings = C.time_interleaved(fns, 1, rounds)
+    shortest = str(min(lengths))
+    ratios = {
+        key: statistics.median(a / b for a, b in zip(timings[key]["runs_s"], timings[shortest]["runs_s"]))
+        for key in fns
+    }
+    return {"impl": impl, "timings": timings, "paired_cost_vs_shortest": ratios, "system": C.system_info()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
@@ -105,12 +147,18 @@ def main() -> None:
     parser.add_argument("--impls", nargs="+", choices=IMPLS, default=list(IMPLS))
     parser.add_argument("--no-tensor-peak", action="store_true", help="skip the tensor-level memory measurement")
     C.add_quiet_flags(parser)
+    parser.add_argument("--paired-rounds", type=int, default=5, help="rounds of the round-robin cost measurement")
     parser.add_argument("--child", nargs=2, metavar=("IMPL", "SECONDS"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-paired", metavar="IMPL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     C.configure_quiet(args)
 
     if args.child:
         result = child(args.child[0], float(args.child[1]), args.repeats, not args.no_tensor_peak)
+        print("RESULT " + json.dumps(result))
+        return
+    if args.child_paired:
+        result = child_paired(args.child_paired, args.seconds, args.paired_rounds)
         print("RESULT " + json.dumps(result))
         return
 
@@ -137,6 +185,21 @@ def main() -> None:
             )
             results.append(row)
 
+    paired = {}
+    for impl in args.impls:
+        python = C.OFFICIAL_PYTHON if impl == "official" else sys.executable
+        cmd = [python, __file__, "--child-paired", impl, "--seconds", *map(str, args.seconds)]
+        cmd += ["--paired-rounds", str(args.paired_rounds)]
+        cmd += ["--quiet-wait", str(args.quiet_wait), "--quiet-retries", str(args.quiet_retries)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+        if proc.returncode != 0 or not lines:
+            print(proc.stdout, proc.stderr, file=sys.stderr)
+            raise SystemExit(f"paired child {impl} failed")
+        paired[impl] = json.loads(lines[-1][len("RESULT ") :])
+        costs = ", ".join(f"{float(k):.0f} s {v:.2f}x" for k, v in paired[impl]["paired_cost_vs_shortest"].items())
+        print(f"{impl:>10} round-robin cost: {costs}", flush=True)
+
     shortest = min(args.seconds)
     for row in results:
         base = next(r for r in results if r["impl"] == row["impl"] and r["seconds"] == shortest)
@@ -145,6 +208,7 @@ def main() -> None:
         if "tensor_peak_mib" in row:
             row["extra_tensor_peak_vs_shortest_mib"] = row["tensor_peak_mib"] - base["tensor_peak_mib"]
         row["torch"] = row["system"]["torch"]
+        row["paired_cost_vs_shortest"] = paired[row["impl"]]["paired_cost_vs_shortest"][str(row["seconds"])]
 
     print("\nSingle clip, waveform -> last hidden state, fp32, 2 threads; memory = extra over the loaded model\n")
     C.print_table(
@@ -156,6 +220,7 @@ def main() -> None:
             ("num_patches", "patches", "d"),
             ("median_s", "median s", ".2f"),
             ("cost_vs_shortest", f"x {shortest:.0f} s", ".1f"),
+            ("paired_cost_vs_shortest", f"x {shortest:.0f} s paired", ".2f"),
             ("peak_extra_mib", "peak RSS +MiB", ".0f"),
             ("extra_peak_vs_shortest_mib", f"vs {shortest:.0f} s MiB", "+.0f"),
             ("tensor_peak_mib", "tensor peak MiB", ".0f"),
@@ -166,20 +231,22 @@ def main() -> None:
     for impl in ("ours-sdpa", "ours-eager"):
         rows = {r["seconds"]: r for r in results if r["impl"] == impl}
         if 60.0 in rows and 10.0 in rows:
-            cost = rows[60.0]["median_s"] / rows[10.0]["median_s"]
+            cost = paired[impl]["paired_cost_vs_shortest"]["60.0"] / paired[impl]["paired_cost_vs_shortest"]["10.0"]
             mem = (rows[60.0]["peak_extra_mib"] - rows[10.0]["peak_extra_mib"]) / 1024
             goals[impl] = {
                 "cost_60_vs_10": cost,
+                "cost_60_vs_10_separate_processes": rows[60.0]["median_s"] / rows[10.0]["median_s"],
                 "cost_ok": cost <= 10,
                 "extra_gib_60_vs_10": mem,
                 "mem_ok": mem <= 0.8,
             }
             print(
-                f"{impl}: 60 s = {cost:.1f}x 10 s (goal <= 10x: {'met' if cost <= 10 else 'NOT met'}), "
+                f"{impl}: 60 s = {cost:.2f}x 10 s, round-robin (goal <= 10x: {'met' if cost <= 10 else 'NOT met'}), "
                 f"+{mem:.2f} GiB over 10 s (goal <= 0.8 GiB: {'met' if mem <= 0.8 else 'NOT met'})"
             )
     path = C.write_results(
-        "bench_long_inputs", {"args": vars(args), "system": system, "rows": results, "goals": goals}
+        "bench_long_inputs",
+        {"args": vars(args), "system": system, "rows": results, "paired": paired, "goals": goals},
     )
     print(f"\nwrote {path}")
 

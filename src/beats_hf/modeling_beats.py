@@ -274,14 +274,15 @@ def expand_offset_bias(offset_bias: torch.Tensor) -> torch.Tensor:
     return offset_bias[:, index].unsqueeze(0)
 
 
-def reversed_query_bias_view(offset_bias: torch.Tensor) -> torch.Tensor:
+def hankel_bias_view(table: torch.Tensor) -> torch.Tensor:
     """
-    A copy-free `(heads, L, L)` view of the bias with the QUERY axis reversed: row `r` is query `L - 1 - r`, so that
-    entry `(r, k)` is `table[h, r + k]` and both strides are +1. Computing attention for reversed queries and
-    flipping the result back lets every chunk of bias rows be read straight from the small table.
+    A copy-free `(heads, L, L)` view of a `(heads, 2L - 1)` table whose entry `(r, c)` is `table[h, r + c]` (constant
+    along anti-diagonals, both strides +1). With the keys in reversed order and the table flipped, this is exactly the
+    relative position bias `bias[h, q, k] = offsets[h, k - q + L - 1]`, so chunks of bias rows are read straight from
+    the small table.
     """
-    sequence_length = (offset_bias.shape[1] + 1) // 2
-    table = offset_bias.contiguous()
+    sequence_length = (table.shape[1] + 1) // 2
+    table = table.contiguous()
     return table.as_strided((table.shape[0], sequence_length, sequence_length), (table.stride(0), 1, 1))
 
 
@@ -342,9 +343,13 @@ class BeatsAttention(nn.Module):
     def position_bias_gate(self, query_states: torch.Tensor) -> torch.Tensor:
         """Per-query gate of the shared bias, `a * (b * const - 1) + 2`, shape `(batch, heads, L, 1)`."""
         batch_size, num_heads, seq_len, _ = query_states.shape
-        # The original derives the gate from q * scaling / 32 * 32 / scaling; reproduce the rounding.
-        gate_input = query_states * self.scaling * (1.0 / ATTENTION_STABILITY_FACTOR)
-        gate_input = gate_input * ATTENTION_STABILITY_FACTOR / self.scaling
+        # The original derives the gate from q * scaling / 32 * 32 / scaling. Scaling by a power of two is exact
+        # (outside the subnormal range), so the 1/32 and 32 cancel bit for bit, and so does the scaling itself when
+        # it is a power of two (head_dim 64: 1/8); otherwise its two roundings are reproduced.
+        if math.frexp(self.scaling)[0] == 0.5:
+            gate_input = query_states
+        else:
+            gate_input = (query_states * self.scaling).div_(self.scaling)
         gate_logits = self.gru_rel_pos_linear(gate_input).view(batch_size, num_heads, seq_len, 2, 4).sum(-1)
         gate_a, gate_b = torch.sigmoid(gate_logits).chunk(2, dim=-1)
         return gate_a * (gate_b * self.gru_rel_pos_const - 1.0) + 2.0
@@ -361,55 +366,70 @@ class BeatsAttention(nn.Module):
         **kwargs,
     ) -> torch.Tensor:
         """
-        SDPA with a Toeplitz bias without ever materialising the full `(batch, heads, L, L)` bias: queries are
-        processed in reversed order, in chunks of rows whose gated bias is built from a strided view of the
-        `(heads, 2L - 1)` table (one pass over the chunk), so memory stays bounded for long clips.
+        SDPA with a Toeplitz bias without ever materialising the full `(batch, heads, L, L)` bias. The keys and values
+        are taken in reversed order (attention does not depend on the order of the keys), which turns the bias into a
+        Hankel matrix: chunks of query rows get their gated bias from a strided view of the flipped `(heads, 2L - 1)`
+        table in one pass, so memory stays bounded for long clips.
         """
         batch_size, num_heads, seq_len, _ = query_states.shape
-        table = offset_bias.to(query_states.dtype)
-        rows = reversed_query_bias_view(table)
-        # One contiguous copy here instead of one per chunk inside the kernel.
-        query_reversed = query_states.flip(2).contiguous()
-        key_states, value_states = key_states.contiguous(), value_states.contiguous()
-        gate_reversed = self.position_bias_gate(query_reversed) if self.gru_rel_pos else None
+        table = offset_bias.to(query_states.dtype).flip(-1)
+        rows = hankel_bias_view(table)
+        # index_select writes the reversed keys contiguously in one pass (flip would keep the (batch, L, heads)
+        # layout of the projections, which the SDPA kernel reads more slowly).
+        reversed_positions = torch.arange(seq_len - 1, -1, -1, device=key_states.device)
+        key_reversed = key_states.index_select(2, reversed_positions)
+        value_reversed = value_states.index_select(2, reversed_positions)
+        gate = self.position_bias_gate(query_states) if self.gru_rel_pos else None
         track_gradients = torch.is_grad_enabled() and (
-            table.requires_grad or (gate_reversed is not None and gate_reversed.requires_grad)
+            table.requires_grad or (gate is not None and gate.requires_grad)
         )
+        key_padding = None
+        if attention_mask is not None:
+            if attention_mask.dtype != torch.bool or attention_mask.dim() != 4:
+                raise ValueError("BEATs attention expects a boolean (batch, 1, L, L) or (batch, 1, 1, L) key mask.")
+            # Every row of a padding mask is the same; one row, with the keys reversed like the keys themselves.
+            key_padding = attention_mask[:, :, :1].flip(-1)
         chunk = max(16, _BIAS_CHUNK_ELEMENTS // (batch_size * num_heads * seq_len))
         keys = torch.arange(seq_len, device=table.device)
+        # One buffer for all chunks: a fresh allocation of this size per chunk is served by mmap and costs more in
+        # page faults than filling it.
+        bias_buffer = None if track_gradients else query_states.new_empty(batch_size * num_heads * chunk * seq_len)
         outputs = []
         for start in range(0, seq_len, chunk):
             stop = min(start + chunk, seq_len)
-            bias = query_states.new_empty(batch_size, num_heads, stop - start, seq_len)
             if track_gradients:
                 # Differentiable gather of the rows (the strided view overlaps itself, which autograd handles badly).
                 index = torch.arange(start, stop, device=table.device)[:, None] + keys[None, :]
-                row_chunk = table[:, index].unsqueeze(0)
-                bias = gate_reversed[:, :, start:stop] * row_chunk if gate_reversed is not None else row_chunk
+                bias = table[:, index].unsqueeze(0)
+                bias = gate[:, :, start:stop] * bias if gate is not None else bias
                 bias = bias.expand(batch_size, -1, -1, -1)
-            elif gate_reversed is not None:
-                # Writing into a contiguous buffer: the broadcast product would otherwise get a key-major layout
-                # (the view's two unit strides) and a second copy inside SDPA.
-                torch.mul(gate_reversed[:, :, start:stop], rows[:, start:stop].unsqueeze(0), out=bias)
+                if key_padding is not None:
+                    bias = bias.masked_fill(~key_padding, torch.finfo(bias.dtype).min)
             else:
-                bias.copy_(rows[:, start:stop].unsqueeze(0).expand_as(bias))
-            mask = attention_mask
-            if mask is not None and mask.dim() == 4 and mask.shape[2] != 1:
-                # Key padding only: every row of the mask is the same, so any rows serve.
-                mask = mask[:, :, : stop - start]
+                bias = bias_buffer[: batch_size * num_heads * (stop - start) * seq_len]
+                bias = bias.view(batch_size, num_heads, stop - start, seq_len)
+                if gate is not None:
+                    # Into a contiguous buffer: the broadcast product would otherwise get a key-major layout (the
+                    # view's two unit strides) and a second copy inside SDPA.
+                    torch.mul(gate[:, :, start:stop], rows[:, start:stop].unsqueeze(0), out=bias)
+                else:
+                    bias.copy_(rows[:, start:stop].unsqueeze(0).expand_as(bias))
+                if key_padding is not None:
+                    # Folded in place, so that SDPA gets no boolean mask to merge into yet another chunk-sized tensor.
+                    bias.masked_fill_(~key_padding, torch.finfo(bias.dtype).min)
             output, _ = attention_interface(
                 self,
-                query_reversed[:, :, start:stop],
-                key_states,
-                value_states,
-                mask,
+                query_states[:, :, start:stop],
+                key_reversed,
+                value_reversed,
+                None,
                 dropout=dropout,
                 scaling=self.scaling,
                 position_bias=bias,
                 **kwargs,
             )
             outputs.append(output)
-        return torch.cat(outputs, dim=1).flip(1)
+        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
 
     def forward(
         self,
@@ -476,8 +496,19 @@ class BeatsFeedForward(nn.Module):
         self.fc2 = nn.Linear(config.intermediate_size, config.hidden_size)
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.activation_dropout(self.activation(self.fc1(hidden_states)))
-        return self.fc2(hidden_states)
+        hidden_states = self.fc1(hidden_states)
+        if (
+            self.activation is _gelu_float32
+            and hidden_states.dtype == torch.float32
+            and not (torch.is_grad_enabled() and hidden_states.requires_grad)
+        ):
+            # Without autograd the GELU can overwrite its input: the out-of-place version allocates a second
+            # (tokens, intermediate_size) tensor, which for long inputs is fresh memory whose page faults cost
+            # several times the GELU itself. Same kernel, same values.
+            hidden_states = torch.ops.aten.gelu_(hidden_states)
+        else:
+            hidden_states = self.activation(hidden_states)
+        return self.fc2(self.activation_dropout(hidden_states))
 
 
 class BeatsEncoderLayer(GradientCheckpointingLayer):
