@@ -282,8 +282,13 @@ def _fbank(
         return out
     mel, povey = _cached_constants(num_mel_bins, sample_frequency, device, dtype)
 
-    if scale is not None:
-        # Scaling the samples (not the 2.5x larger frame tensor) is also what the official code does.
+    window_weights = povey
+    if scale is not None and math.frexp(scale)[0] == 0.5:
+        # A power-of-two scale commutes with every rounding step before the window (mean, DC removal, pre-emphasis;
+        # and the energies of samples small enough to go subnormal are floored anyway), so folding it into the
+        # window gives the same bits as scaling the samples first, without a pass over the audio.
+        window_weights = povey * scale
+    elif scale is not None:
         waveforms = waveforms * scale
     frames = waveforms.unfold(-1, window, hop)  # (batch, max_frames, window), an overlapping view
     counts = [max_frames] * batch if lengths is None else num_fbank_frames(lengths, sample_frequency).tolist()
@@ -333,7 +338,7 @@ def _fbank(
         torch.mul(centred[:, :-1], _PREEMPHASIS, out=body[:, 1:])
         torch.mul(centred[:, :1], _PREEMPHASIS, out=body[:, :1])
         torch.sub(centred, body, out=body)
-        body.mul_(povey)
+        body.mul_(window_weights)
         del centred
         spectrum = torch.fft.rfft(fft_in[:rows])
         power = _magnitude(spectrum)
