@@ -428,3 +428,21 @@ class BeatsFeatureExtractionTest(SequenceFeatureExtractionTestMixin, unittest.Te
 
     def setUp(self):
         self.feat_extract_tester = BeatsFeatureExtractionTester(self)
+
+
+@pytest.mark.parametrize("lengths", [(16000, 16000, 16000), (16000, 5000, 32000), (20000,)])
+def test_direct_longest_padding_equals_the_generic_pad(lengths):
+    # `padding="longest"` with torch output skips `SequenceFeatureExtractor.pad`; it must give exactly what `pad` gives.
+    rng = np.random.default_rng(0)
+    clips = [(rng.standard_normal(n) * 0.1).astype(np.float32) for n in lengths]
+    extractor = BeatsFeatureExtractor()
+    direct = extractor(clips, sampling_rate=16000, return_tensors="pt")
+    longest = direct["input_values"].shape[1]
+    generic = extractor(clips, sampling_rate=16000, return_tensors="pt", padding="max_length", max_length=longest)
+    assert direct.keys() == generic.keys() == {"input_values", "attention_mask"}
+    for key in direct:
+        assert direct[key].dtype == generic[key].dtype
+        assert torch.equal(direct[key], generic[key])
+    assert "attention_mask" not in extractor(
+        clips, sampling_rate=16000, return_tensors="pt", return_attention_mask=False
+    )

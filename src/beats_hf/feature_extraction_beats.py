@@ -532,8 +532,22 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
             fbank_std=self.fbank_std,
             padding_value=self.padding_value,
         )
-        features = features.cpu().numpy()
         frame_counts = [num_fbank_frames(length, self.sampling_rate) for length in lengths]
+        if (
+            padding in (True, "longest", PaddingStrategy.LONGEST)
+            and max_length is None
+            and not truncation
+            and pad_to_multiple_of is None
+            and return_tensors in ("pt", TensorType.PYTORCH)
+        ):
+            # The batched filter bank is already padded to the longest clip with `padding_value`: skip the round trip
+            # through per-clip numpy arrays and `pad`, which would only copy it twice more (same result).
+            data = {"input_values": features.cpu()}
+            if self.return_attention_mask if return_attention_mask is None else return_attention_mask:
+                counts = torch.tensor(frame_counts)
+                data["attention_mask"] = (torch.arange(features.shape[1])[None, :] < counts[:, None]).to(torch.int32)
+            return BatchFeature(data)
+        features = features.cpu().numpy()
         clips = BatchFeature({"input_values": [features[i, :count] for i, count in enumerate(frame_counts)]})
         return self.pad(
             clips,
