@@ -57,10 +57,10 @@ from beats_hf.training_utils import (
     build_optimizer,
     build_scheduler,
     config_to_dict,
-    latest_checkpoint,
     load_config,
     log_metrics,
-    prune_checkpoints,
+    resume_training_state,
+    save_training_checkpoint,
 )
 
 SAMPLING_MODES = ("shuffle", "weighted", "balanced")
@@ -449,12 +449,9 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
 
     state = TrainState()
     accelerator.register_for_checkpointing(state, scheduler)
-    checkpoint = latest_checkpoint(output_dir) if config.resume == "latest" else config.resume
-    if checkpoint:
-        accelerator.load_state(str(checkpoint))
+    checkpoint = resume_training_state(accelerator, output_dir, config.resume)
+    if checkpoint is not None:
         accelerator.print(f"Resumed from {checkpoint} at step {state.step}")
-    elif config.resume == "latest":
-        accelerator.print(f"No checkpoint in {output_dir / 'checkpoints'} yet; starting from scratch.")
     run_config = {**config_to_dict(config), "loss_type": loss_type, "multi_label": data.multi_label}
     accelerator.init_trackers(
         "finetune", {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v) for k, v in run_config.items()}
@@ -531,9 +528,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
             if (
                 config.save_steps > 0 and state.step % config.save_steps == 0
             ) or state.step == config.stop_after_steps:
-                accelerator.save_state(str(output_dir / "checkpoints" / f"step_{state.step}"))
-                if accelerator.is_main_process:
-                    prune_checkpoints(output_dir, config.save_total_limit)
+                save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
             if state.step >= config.max_steps or state.step == config.stop_after_steps:
                 break
         else:
@@ -546,9 +541,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
         return {"step": state.step, "stopped": True}
 
     # 5. Final checkpoint, evaluation, and the classifier with its feature extractor.
-    accelerator.save_state(str(output_dir / "checkpoints" / f"step_{state.step}"))
-    if accelerator.is_main_process:
-        prune_checkpoints(output_dir, config.save_total_limit)
+    save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
     results: dict[str, Any] = {"step": state.step, "stopped": False, "loss_type": loss_type}
     results.update(skipped_losses=skipped_losses, skipped_updates=skipped_updates)
     final_metrics = {}

@@ -50,10 +50,10 @@ from beats_hf.training_utils import (
     build_optimizer,
     build_scheduler,
     config_to_dict,
-    latest_checkpoint,
     load_config,
     log_metrics,
-    prune_checkpoints,
+    resume_training_state,
+    save_training_checkpoint,
 )
 
 logger = logging.getLogger("pretrain")
@@ -310,12 +310,6 @@ def any_process_empty(accelerator: Accelerator, batch: dict[str, Any]) -> bool:
     return bool(accelerator.reduce(empty, "max")) if accelerator.num_processes > 1 else bool(empty)
 
 
-def save_checkpoint(accelerator: Accelerator, config: PretrainConfig, output_dir: Path, step: int) -> None:
-    accelerator.save_state(output_dir / "checkpoints" / f"step_{step}")
-    if accelerator.is_main_process:
-        prune_checkpoints(output_dir, config.save_total_limit)
-
-
 def main(config: PretrainConfig) -> dict[str, Any]:
     check_config(config)
     output_dir = Path(config.output_dir)
@@ -352,13 +346,8 @@ def main(config: PretrainConfig) -> dict[str, Any]:
     tokenizer.to(accelerator.device)  # frozen: never prepared, never in the optimiser
     state = TrainState()
     accelerator.register_for_checkpointing(state, scheduler)
-    if config.resume:
-        checkpoint = latest_checkpoint(output_dir) if config.resume == "latest" else Path(config.resume)
-        if checkpoint is None or not checkpoint.is_dir():
-            raise FileNotFoundError(
-                f"resume={config.resume!r}: no checkpoint found under {output_dir / 'checkpoints'}"
-            )
-        accelerator.load_state(checkpoint)
+    checkpoint = resume_training_state(accelerator, output_dir, config.resume)
+    if checkpoint is not None:
         accelerator.print(f"Resumed from {checkpoint} at step {state.step} (epoch {state.epoch})")
     label_cache = None
     if config.label_cache:
@@ -422,7 +411,7 @@ def main(config: PretrainConfig) -> dict[str, Any]:
             if state.step % config.save_steps == 0 or state.step == stop_at:
                 if label_cache is not None:
                     label_cache.flush()
-                save_checkpoint(accelerator, config, output_dir, state.step)
+                save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
             if state.step >= stop_at:
                 break
         else:  # the epoch ran out before the last step

@@ -46,10 +46,10 @@ from beats_hf.training_utils import (
     build_scheduler,
     codebook_usage,
     config_to_dict,
-    latest_checkpoint,
     load_config,
     log_metrics,
-    prune_checkpoints,
+    resume_training_state,
+    save_training_checkpoint,
 )
 
 # Paper Table 4, tokenizer column: dropout 0.1, layer drop 0.0, no layer-wise decay. Under the YAML's `model` values;
@@ -226,12 +226,9 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
     # 3. Resume: weights, codebook buffers, optimizer, schedule, RNG states and the TrainState counters.
     state = TrainState()
     accelerator.register_for_checkpointing(state, scheduler)
-    checkpoint = latest_checkpoint(output_dir) if config.resume == "latest" else config.resume
-    if checkpoint:
-        accelerator.load_state(str(checkpoint))
+    checkpoint = resume_training_state(accelerator, output_dir, config.resume)
+    if checkpoint is not None:
         accelerator.print(f"Resumed from {checkpoint} at step {state.step}")
-    elif config.resume == "latest":
-        accelerator.print(f"No checkpoint in {output_dir / 'checkpoints'} yet; starting from scratch.")
     run_config = {**config_to_dict(config), "learning_rate": learning_rate, "teacher_kind": teacher.kind}
     accelerator.init_trackers(
         f"tokenizer_iter{config.iteration}",
@@ -301,9 +298,7 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
                 window = dict.fromkeys(window, 0.0)
                 code_counts.zero_()
             if state.step % config.save_steps == 0 or state.step == config.stop_after_steps:
-                accelerator.save_state(str(output_dir / "checkpoints" / f"step_{state.step}"))
-                if accelerator.is_main_process:
-                    prune_checkpoints(output_dir, config.save_total_limit)
+                save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
             if state.step >= config.max_steps or state.step == config.stop_after_steps:
                 break
         else:
@@ -317,9 +312,7 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
 
     # 5. Final checkpoint, codebook health check, and the tokenizer alone (no estimator, no teacher).
     if state.step % config.save_steps != 0:
-        accelerator.save_state(str(output_dir / "checkpoints" / f"step_{state.step}"))
-        if accelerator.is_main_process:
-            prune_checkpoints(output_dir, config.save_total_limit)
+        save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
     unwrapped = accelerator.unwrap_model(distiller)
     eval_source = config.eval_data or config.train_data
     eval_loader = accelerator.prepare_data_loader(get_dataloader(config, eval_source, feature_extractor, train=False))

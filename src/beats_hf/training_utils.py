@@ -267,6 +267,39 @@ def prune_checkpoints(output_dir: str | Path, keep: int) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
+def save_training_checkpoint(accelerator: Any, output_dir: str | Path, step: int, keep: int) -> Path:
+    """`accelerator.save_state` into `output_dir/checkpoints/step_<step>`, then keep only the newest `keep`."""
+    folder = Path(output_dir) / "checkpoints" / f"step_{step}"
+    accelerator.save_state(str(folder))
+    if accelerator.is_main_process:
+        prune_checkpoints(output_dir, keep)
+    return folder
+
+
+def resume_training_state(accelerator: Any, output_dir: str | Path, resume: str | Path | None) -> Path | None:
+    """
+    Restore everything registered with the Accelerator (model, optimizer, scheduler, RNG states, TrainState) from
+    `resume`: `"latest"` (the newest checkpoint of this run; a run without one yet starts from scratch) or the path
+    of a checkpoint folder, which must exist. Returns the checkpoint used, or None.
+    """
+    if not resume:
+        return None
+    if resume == "latest":
+        checkpoint = latest_checkpoint(output_dir)
+        if checkpoint is None:
+            accelerator.print(f"No checkpoint in {Path(output_dir) / 'checkpoints'} yet; starting from scratch.")
+            return None
+    else:
+        checkpoint = Path(resume)
+        if not checkpoint.is_dir():
+            raise FileNotFoundError(
+                f"resume={str(resume)!r} is not a checkpoint folder; pass 'latest' or a folder such as "
+                f"{Path(output_dir) / 'checkpoints' / 'step_1000'}."
+            )
+    accelerator.load_state(str(checkpoint))
+    return checkpoint
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Metric logging: the trackers configured on the Accelerator (TensorBoard, ...) plus a plain JSON-lines file that
 # plots and reports can read without a tracker.
