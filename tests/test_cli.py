@@ -479,9 +479,9 @@ def test_convert_help_and_errors(capsys, tmp_path):
     code, out, err = cli(capsys, "convert", "--help")
     assert code == 0, err
     assert "example:\n  beats-hf convert --checkpoint" in out and "--checkpoint-dir" in out
-    # The converter reports its own errors (exit code 1 for a checkpoint it cannot convert): one line, no traceback.
+    # The converter reports its own errors, with the exit code of every other user mistake: one line, no traceback.
     code, _, err = cli(capsys, "convert", "--checkpoint", tmp_path / "missing.pt", "--output-dir", tmp_path / "out")
-    assert code != 0 and "Traceback" not in err
+    assert code == 2 and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1 and "missing.pt" in err
     assert not (tmp_path / "out").exists()
 

@@ -327,10 +327,10 @@ def test_reverse_cli_and_refusals(converted, tmp_path, capsys):
     )
     capsys.readouterr()
     assert (
-        main_convert_to_original(["--model-dir", str(converted["small_ft"].output_dir), "--output", str(output)]) == 1
+        main_convert_to_original(["--model-dir", str(converted["small_ft"].output_dir), "--output", str(output)]) == 2
     )
     assert "already exists" in capsys.readouterr().err
-    assert main_convert_to_original(["--model-dir", str(tmp_path), "--output", str(tmp_path / "x.pt")]) == 1
+    assert main_convert_to_original(["--model-dir", str(tmp_path), "--output", str(tmp_path / "x.pt")]) == 2
     assert "no config.json" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
 
@@ -512,7 +512,7 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     source = tmp_path / "bad.pt"
     _truncated(source)
     code = main_convert_original(["--checkpoint", str(source), "--output-dir", str(tmp_path / "out")])
-    assert code == 1
+    assert code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "truncated or corrupt" in lines[0]
     assert not (tmp_path / "out").exists()
@@ -583,7 +583,7 @@ def test_push_to_hub_without_network_fails_clearly(tmp_path, capsys):
                 "someone/beats-small",
             ]
         )
-    assert code == 1
+    assert code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "could not upload" in err[0] and "Failed to resolve" in err[0]
     assert (tmp_path / "out" / "model.safetensors").is_file()  # the conversion itself was kept

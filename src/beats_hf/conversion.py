@@ -1345,6 +1345,10 @@ def build_convert_original_parser() -> argparse.ArgumentParser:
             "Convert official BEATs checkpoints (microsoft/unilm; pre-trained, fine-tuned or tokenizer, detected "
             "automatically) into Hugging Face folders with model cards."
         ),
+        epilog=(
+            "exit codes: 0 done; 1 batch mode, some checkpoints failed (the others were converted); 2 the request "
+            "cannot be done (the one-line message says why); 3 unexpected error (rerun with --debug)."
+        ),
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--checkpoint", type=Path, help="one official .pt file")
@@ -1373,6 +1377,12 @@ def build_convert_original_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Exit codes of the converter CLIs: 2 is also what argparse (and `beats-hf`) use for a request that cannot be done.
+EXIT_SOME_FAILED = 1  # batch mode: the other checkpoints were converted
+EXIT_USER_ERROR = 2  # bad checkpoint, existing output, wrong arguments: the message says what to do
+EXIT_INTERNAL_ERROR = 3  # a bug: rerun with --debug for the traceback
+
+
 def _run_cli(function, debug: bool) -> int:
     logging.basicConfig(level=logging.WARNING, format="warning: %(message)s")
     try:
@@ -1382,12 +1392,12 @@ def _run_cli(function, debug: bool) -> int:
         if debug:
             raise
         print(f"error: {_one_line(error)}", file=sys.stderr)
-        return 1
+        return EXIT_USER_ERROR
     except Exception as error:  # a one-line message; the traceback is one flag away
         if debug:
             raise
         print(f"error: unexpected {type(error).__name__}: {_one_line(error)} (rerun with --debug)", file=sys.stderr)
-        return 2
+        return EXIT_INTERNAL_ERROR
 
 
 def main_convert_original(argv: Sequence[str] | None = None) -> int:
@@ -1427,7 +1437,7 @@ def main_convert_original(argv: Sequence[str] | None = None) -> int:
         for file_name, message in batch.failures.items():
             print(f"error: {file_name}: {message}", file=sys.stderr)
         print(f"{len(batch.reports)} converted, {len(batch.failures)} failed")
-        return 1 if batch.failures else 0
+        return EXIT_SOME_FAILED if batch.failures else 0
 
     return _run_cli(run, args.debug)
 
