@@ -57,6 +57,8 @@ from beats_hf.training_utils import (
     build_optimizer,
     build_scheduler,
     config_to_dict,
+    destroy_process_group,
+    end_trackers,
     load_config,
     log_metrics,
     resume_training_state,
@@ -536,7 +538,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
             state.batches_seen_in_epoch = 0
     progress.close()
     if state.step < config.max_steps:
-        accelerator.end_training()
+        end_trackers(accelerator)
         accelerator.print(f"Stopped at step {state.step} (stop_after_steps); continue with --resume latest.")
         return {"step": state.step, "stopped": True}
 
@@ -558,7 +560,6 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
         accelerator.log(_scalars(metrics, f"final_{split}"), step=state.step)
         accelerator.print(f"final {split}: {_summary(metrics)}")
         results.update(_scalars(metrics, split))
-    accelerator.end_training()
 
     final_dir = output_dir / "final"
     results["final_model"] = str(final_dir)
@@ -569,6 +570,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
         report = {"results": results, "metrics": final_metrics, "config": run_config}
         (final_dir / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     accelerator.wait_for_everyone()
+    end_trackers(accelerator)
     accelerator.print(f"Saved {final_dir}")
     return results
 
@@ -583,4 +585,7 @@ def cli(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    try:
+        cli()
+    finally:
+        destroy_process_group()

@@ -50,6 +50,8 @@ from beats_hf.training_utils import (
     build_optimizer,
     build_scheduler,
     config_to_dict,
+    destroy_process_group,
+    end_trackers,
     load_config,
     log_metrics,
     resume_training_state,
@@ -430,7 +432,9 @@ def main(config: PretrainConfig) -> dict[str, Any]:
         for folder, pretrained in (("final", unwrapped), ("encoder", unwrapped.beats)):
             pretrained.save_pretrained(output_dir / folder)
             feature_extractor.save_pretrained(output_dir / folder)
-    accelerator.end_training()
+    # No process moves on (e.g. to the next stage of a chain) before the model is written.
+    accelerator.wait_for_everyone()
+    end_trackers(accelerator)
     results = {**metrics, "step": state.step, "epoch": state.epoch, "history": history, "output_dir": str(output_dir)}
     if label_cache is not None:
         results.update(label_cache_hits=label_cache.hits, label_cache_misses=label_cache.misses)
@@ -439,4 +443,7 @@ def main(config: PretrainConfig) -> dict[str, Any]:
 
 if __name__ == "__main__":
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
-    main(load_config(PretrainConfig, description=__doc__))
+    try:
+        main(load_config(PretrainConfig, description=__doc__))
+    finally:
+        destroy_process_group()

@@ -35,7 +35,7 @@ import finetune  # noqa: E402
 import pretrain  # noqa: E402
 import train_tokenizer  # noqa: E402
 
-from beats_hf.training_utils import config_to_dict, latest_checkpoint, load_config  # noqa: E402
+from beats_hf.training_utils import config_to_dict, destroy_process_group, latest_checkpoint, load_config  # noqa: E402
 
 logger = logging.getLogger("run_iterations")
 
@@ -173,4 +173,7 @@ def main(config: ChainConfig) -> list[dict[str, Any]]:
 
 
 if __name__ == "__main__":
-    main(load_config(ChainConfig, description=__doc__))
+    try:
+        main(load_config(ChainConfig, description=__doc__))
+    finally:
+        destroy_process_group()

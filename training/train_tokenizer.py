@@ -46,6 +46,8 @@ from beats_hf.training_utils import (
     build_scheduler,
     codebook_usage,
     config_to_dict,
+    destroy_process_group,
+    end_trackers,
     load_config,
     log_metrics,
     resume_training_state,
@@ -306,7 +308,7 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
             state.batches_seen_in_epoch = 0
     progress.close()
     if state.step < config.max_steps:
-        accelerator.end_training()
+        end_trackers(accelerator)
         accelerator.print(f"Stopped at step {state.step} (stop_after_steps); continue with --resume latest.")
         return {"step": state.step, "stopped": True}
 
@@ -320,17 +322,18 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
         unwrapped.tokenizer, eval_loader, config.health_check_batches, feature_extractor, accelerator
     )
     accelerator.log({f"final/{k}": v for k, v in usage.items()}, step=state.step)
-    accelerator.end_training()
     info = {"config": run_config, "step": state.step, "codebook_usage_measured_on": eval_source}
     try:
         check_codebook_health(usage, config.min_codes_used_fraction)
     except CodebookCollapseError:
         if accelerator.is_main_process:
             save_tokenizer(unwrapped, output_dir / "collapsed", feature_extractor, teacher, usage, info)
+        end_trackers(accelerator)
         raise
     if accelerator.is_main_process:
         save_tokenizer(unwrapped, output_dir / "final", feature_extractor, teacher, usage, info)
     accelerator.wait_for_everyone()
+    end_trackers(accelerator)
     accelerator.print(
         f"Saved {output_dir / 'final'}: {int(usage['codes_used'])}/{codebook_size} codes used, "
         f"perplexity {usage['perplexity']:.1f}"
@@ -347,4 +350,7 @@ def cli(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    cli()
+    try:
+        cli()
+    finally:
+        destroy_process_group()

@@ -300,6 +300,24 @@ def resume_training_state(accelerator: Any, output_dir: str | Path, resume: str 
     return checkpoint
 
 
+def end_trackers(accelerator: Any) -> None:
+    """
+    Finish the experiment trackers of a run but keep the process group (unlike `accelerator.end_training`): a chain
+    (`training/run_iterations.py`) runs its next stage in the same processes. Entry points tear the group down with
+    [`destroy_process_group`] when the whole job is done.
+    """
+    for tracker in accelerator.trackers:
+        tracker.finish()
+
+
+def destroy_process_group() -> None:
+    """Tear down the data-parallel process group at the end of a job, if one was set up."""
+    import torch.distributed
+
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Metric logging: the trackers configured on the Accelerator (TensorBoard, ...) plus a plain JSON-lines file that
 # plots and reports can read without a tracker.
