@@ -446,3 +446,27 @@ def test_direct_longest_padding_equals_the_generic_pad(lengths):
     assert "attention_mask" not in extractor(
         clips, sampling_rate=16000, return_tensors="pt", return_attention_mask=False
     )
+
+
+def test_fast_filter_bank_stays_within_the_tolerance_of_the_official_one(official):
+    # exact=False changes rounding only (re^2 + im^2, banded mel product): far inside the 1e-5 floor, but not equal.
+    waveform, lengths, fbank = official
+    fast = compute_beats_fbank(waveform, exact=False)
+    assert fast.shape == fbank.shape
+    assert float((fast - fbank).abs().max()) <= 1e-5
+    clip = compute_beats_fbank(waveform[1, : lengths[1]], exact=False)
+    assert float((clip - fbank[1, :167]).abs().max()) <= 1e-5
+    # Unnormalised log energies (up to ~25) keep the same relative accuracy.
+    raw_exact = compute_kaldi_fbank(waveform * 2**15)
+    raw_fast = compute_kaldi_fbank(waveform * 2**15, exact=False)
+    assert float(((raw_fast - raw_exact).abs() / raw_exact.abs().clamp_min(1.0)).max()) <= 1e-6
+
+
+def test_fast_filter_bank_option_of_the_extractor_is_saved(official, tmp_path):
+    waveform, lengths, fbank = official
+    extractor = BeatsFeatureExtractor(exact_fbank=False)
+    extractor.save_pretrained(tmp_path)
+    reloaded = BeatsFeatureExtractor.from_pretrained(tmp_path)
+    assert reloaded.exact_fbank is False and BeatsFeatureExtractor().exact_fbank is True
+    features = reloaded(waveform[0].numpy(), sampling_rate=SR, return_tensors="pt")["input_values"][0]
+    assert not torch.equal(features, fbank[0]) and float((features - fbank[0]).abs().max()) <= 1e-5

@@ -124,6 +124,30 @@ def _cached_constants(
     return _constant_cache[key]
 
 
+# Filter groups of the fast (`exact=False`) mel product; 8 groups of 16 filters cover 13% of the dense matrix's
+# products for BEATs' 128 filters, and more groups make the matrix products too small to run efficiently.
+_MEL_BAND_GROUPS = 8
+_band_cache: dict[tuple, list[tuple[int, int, int, int, torch.Tensor]]] = {}
+
+
+def _mel_bands(mel: torch.Tensor) -> list[tuple[int, int, int, int, torch.Tensor]]:
+    """
+    The mel matrix as contiguous groups of filters, each with the FFT bins where any filter of the group is nonzero:
+    `(first_filter, end_filter, first_bin, end_bin, weights (bins, filters))`. The filters are triangles over a few
+    neighbouring bins, so the product over the bands equals the dense product up to float rounding.
+    """
+    key = (mel.data_ptr(), mel.device, mel.dtype)
+    if key not in _band_cache:
+        bands = []
+        for filters in torch.arange(mel.shape[0]).tensor_split(min(_MEL_BAND_GROUPS, mel.shape[0])):
+            first, end = int(filters[0]), int(filters[-1]) + 1
+            used = (mel[first:end] != 0).any(dim=0).nonzero().flatten()
+            low, high = (int(used.min()), int(used.max()) + 1) if used.numel() else (0, 1)
+            bands.append((first, end, low, high, mel[first:end, low:high].t().contiguous()))
+        _band_cache[key] = bands
+    return _band_cache[key]
+
+
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
     if not dtype.is_floating_point:
         raise TypeError(
@@ -153,6 +177,7 @@ def compute_kaldi_fbank(
     num_mel_bins: int = 128,
     sample_frequency: float = 16000.0,
     padding_value: float = 0.0,
+    exact: bool = True,
 ) -> torch.Tensor:
     """
     Log-mel filter banks of a batch of clips, equal to `torchaudio.compliance.kaldi.fbank` applied to each row.
@@ -187,6 +212,11 @@ def compute_kaldi_fbank(
             Sampling rate in Hz.
         padding_value (`float`, defaults to 0.0):
             Value written to frames past the end of a clip (only when `lengths` is given).
+        exact (`bool`, defaults to `True`):
+            `True` keeps every rounding step of torchaudio (the bit-exactness above). `False` computes the power
+            spectrum as `re^2 + im^2` (not `|X|` rounded, then squared) and the mel product band by band over the
+            bins each group of filters covers: about 1.7x faster on CPU, within a few 1e-7 of the exact energies
+            (relative), i.e. a few 1e-7 absolute after the log.
 
     Returns:
         `torch.Tensor` of shape `(batch, num_frames, num_mel_bins)` (or `(num_frames, num_mel_bins)` for 1-D input),
@@ -202,7 +232,9 @@ def compute_kaldi_fbank(
     dtype = _compute_dtype(waveforms.dtype)
     batch, num_samples = waveforms.shape
     lengths = _as_length_tensor(lengths, batch, num_samples)
-    out = _fbank(waveforms.to(dtype), lengths, num_mel_bins, sample_frequency, padding_value, scale=None, norm=None)
+    out = _fbank(
+        waveforms.to(dtype), lengths, num_mel_bins, sample_frequency, padding_value, scale=None, norm=None, exact=exact
+    )
     return out[0] if single else out
 
 
@@ -215,6 +247,7 @@ def compute_beats_fbank(
     fbank_mean: float = _FBANK_MEAN,
     fbank_std: float = _FBANK_STD,
     padding_value: float = 0.0,
+    exact: bool = True,
 ) -> torch.Tensor:
     """
     BEATs preprocessing of a batch of clips: `(kaldi_fbank(x * 2**15) - fbank_mean) / (2 * fbank_std)`.
@@ -237,6 +270,8 @@ def compute_beats_fbank(
             Normalisation statistics; the features are divided by `2 * fbank_std`.
         padding_value (`float`, defaults to 0.0):
             Value of the normalised features past the end of a clip (only when `lengths` is given).
+        exact (`bool`, defaults to `True`):
+            `False` trades the bit-exactness for speed, see [`compute_kaldi_fbank`] (features within ~1e-7).
 
     Returns:
         `torch.Tensor` of shape `(batch, num_frames, num_mel_bins)` (or `(num_frames, num_mel_bins)` for 1-D input).
@@ -259,6 +294,7 @@ def compute_beats_fbank(
         padding_value,
         scale=_INT16_SCALE,
         norm=(fbank_mean, 2 * fbank_std),
+        exact=exact,
     )
     return out[0] if single else out
 
@@ -271,6 +307,7 @@ def _fbank(
     padding_value: float,
     scale: float | None,
     norm: tuple[float, float] | None,
+    exact: bool = True,
 ) -> torch.Tensor:
     """Shared batched kernel; `waveforms` is (batch, samples) in the compute dtype, checks are done by callers."""
     device, dtype = waveforms.device, waveforms.dtype
@@ -341,12 +378,18 @@ def _fbank(
         body.mul_(window_weights)
         del centred
         spectrum = torch.fft.rfft(fft_in[:rows])
-        power = _magnitude(spectrum)
-        power.pow_(2)
         energies = target[row0 : row0 + rows]
-        # Multiplying by the transposed view of the (mels, bins) matrix, like torchaudio, keeps BLAS on the same
-        # kernel; a contiguous (bins, mels) copy rounds differently for matrices of fewer than 16 rows.
-        torch.matmul(power, mel.t(), out=energies)
+        if exact:
+            power = _magnitude(spectrum)
+            power.pow_(2)
+            # Multiplying by the transposed view of the (mels, bins) matrix, like torchaudio, keeps BLAS on the same
+            # kernel; a contiguous (bins, mels) copy rounds differently for matrices of fewer than 16 rows.
+            torch.matmul(power, mel.t(), out=energies)
+        else:
+            parts = torch.view_as_real(spectrum)
+            power = torch.addcmul(parts[..., 0] * parts[..., 0], parts[..., 1], parts[..., 1])
+            for first, end, low, high, weights in _mel_bands(mel):
+                torch.matmul(power[:, low:high], weights, out=energies[:, first:end])
         energies.clamp_min_(_LOG_FLOOR).log_()
         if norm is not None:
             energies.sub_(norm[0]).div_(norm[1])
@@ -423,6 +466,9 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
             Standard deviation used to normalise the log filter bank; features are divided by `2 * fbank_std`.
         return_attention_mask (`bool`, *optional*, defaults to `True`):
             Whether [`~BeatsFeatureExtractor.__call__`] returns the frame-level `attention_mask`.
+        exact_fbank (`bool`, *optional*, defaults to `True`):
+            `True`: features bit-identical to the official preprocessing. `False`: about 1.7x faster filter banks
+            within ~1e-7 of them (see [`compute_kaldi_fbank`]), e.g. for CPU data loading in training.
     """
 
     model_input_names = ["input_values", "attention_mask"]
@@ -435,6 +481,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         fbank_mean: float = _FBANK_MEAN,
         fbank_std: float = _FBANK_STD,
         return_attention_mask: bool = True,
+        exact_fbank: bool = True,
         **kwargs,
     ):
         super().__init__(
@@ -451,6 +498,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
             )
         self.fbank_mean = fbank_mean
         self.fbank_std = fbank_std
+        self.exact_fbank = exact_fbank
 
     @property
     def min_num_samples(self) -> int:
@@ -531,6 +579,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
             fbank_mean=self.fbank_mean,
             fbank_std=self.fbank_std,
             padding_value=self.padding_value,
+            exact=self.exact_fbank,
         )
         frame_counts = [num_fbank_frames(length, self.sampling_rate) for length in lengths]
         if (
