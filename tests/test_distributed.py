@@ -32,8 +32,12 @@ def torchrun(script: str, *args: str) -> subprocess.CompletedProcess:
     command += ["--master_addr", "127.0.0.1", "--master_port", str(_free_port()), str(REPO_ROOT / "training" / script)]
     # Accelerate only treats a torchrun CPU job as multi-process when told it runs on the CPU.
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1"}
-    completed = subprocess.run([*command, *args], capture_output=True, text=True, timeout=600, cwd=REPO_ROOT, env=env)
-    assert completed.returncode == 0, (completed.stdout[-2000:], completed.stderr[-4000:])
+    completed = subprocess.run([*command, *args], capture_output=True, text=True, timeout=300, cwd=REPO_ROOT, env=env)
+    if completed.returncode != 0:
+        # torchrun's own summary hides the worker's error: show the ranks' tracebacks first.
+        output = completed.stdout + completed.stderr
+        worker_lines = [line for line in output.splitlines() if line.startswith("[rank") or "Error" in line]
+        pytest.fail(f"{script} failed ({completed.returncode}):\n" + "\n".join(worker_lines[-60:]) + output[-3000:])
     return completed
 
 

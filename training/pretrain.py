@@ -157,7 +157,9 @@ def load_tokenizer(config: PretrainConfig, model_config: BeatsConfig, output_dir
     """The frozen tokenizer and its feature extractor. A random-projection tokenizer is built once and saved."""
     if config.tokenizer == "random_projection":
         path = output_dir / "tokenizer"
-        if not (path / "config.json").is_file():
+        # Only the main process decides: another process testing for the file could see it already written, skip
+        # the barrier, and leave the processes in different collectives (a hang).
+        if accelerator.is_main_process and not (path / "config.json").is_file():
             # The seed fixes the projection and codebook at construction; the saved tensors are what count.
             tokenizer_config = BeatsConfig(
                 num_mel_bins=model_config.num_mel_bins,
@@ -166,10 +168,9 @@ def load_tokenizer(config: PretrainConfig, model_config: BeatsConfig, output_dir
                 codebook_dim=model_config.codebook_dim,
                 random_projection_seed=config.random_projection_seed,
             )
-            if accelerator.is_main_process:
-                BeatsRandomProjectionTokenizer(tokenizer_config).save_pretrained(path)
-                BeatsFeatureExtractor().save_pretrained(path)
-            accelerator.wait_for_everyone()
+            BeatsRandomProjectionTokenizer(tokenizer_config).save_pretrained(path)
+            BeatsFeatureExtractor().save_pretrained(path)
+        accelerator.wait_for_everyone()
     else:
         path = Path(config.tokenizer)
     config_file = path / "config.json"

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from accelerate import PartialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -158,7 +159,8 @@ def run_chain(config: ChainConfig) -> list[dict[str, Any]]:
             "seconds": round(time.perf_counter() - started, 1),
             "metrics": {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str))},
         }
-        marker.write_text(json.dumps(summary, indent=2))
+        if PartialState().is_main_process:  # one writer: concurrent writes of one file can interleave
+            marker.write_text(json.dumps(summary, indent=2))
         summaries.append({**summary, "skipped": False})
     return summaries
 
