@@ -42,6 +42,7 @@ import json
 import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -52,26 +53,38 @@ import _common as C  # noqa: E402
 IMPLS = ("ours-sdpa", "ours-eager", "official")
 
 
-def child(impl: str, seconds: float, repeats: int, tensor_peak: bool) -> dict:
-    C.setup_threads(2)
-    checkpoint = C.load_checkpoint()
-    waveform = C.make_waveforms(1, seconds)
+def forward_builder(impl: str, checkpoint: dict) -> Callable[[torch.Tensor], Callable[[], torch.Tensor]]:
+    """Build the model of `impl` once; the result turns a waveform into a no-argument forward (waveform -> output)."""
     if impl == "official":
         model = C.build_official_model(checkpoint)
 
-        def forward():
-            with torch.inference_mode():
-                return model.extract_features(waveform)[0]
+        def make(waveform: torch.Tensor) -> Callable[[], torch.Tensor]:
+            def forward():
+                with torch.inference_mode():
+                    return model.extract_features(waveform)[0]
 
-    else:
-        from beats_hf.feature_extraction_beats import compute_beats_fbank
+            return forward
 
-        model = C.build_our_model(checkpoint, impl.split("-", 1)[1])
+        return make
 
+    from beats_hf.feature_extraction_beats import compute_beats_fbank
+
+    model = C.build_our_model(checkpoint, impl.split("-", 1)[1])
+
+    def make(waveform: torch.Tensor) -> Callable[[], torch.Tensor]:
         def forward():
             with torch.inference_mode():
                 return model(compute_beats_fbank(waveform)).last_hidden_state
 
+        return forward
+
+    return make
+
+
+def child(impl: str, seconds: float, repeats: int, tensor_peak: bool) -> dict:
+    C.setup_threads(2)
+    checkpoint = C.load_checkpoint()
+    forward = forward_builder(impl, checkpoint)(C.make_waveforms(1, seconds))
     del checkpoint
     reset_ok = C.reset_peak_rss()
     baseline = C.rss_kib()["VmRSS"]
@@ -107,28 +120,7 @@ def child_paired(impl: str, lengths: list[float], rounds: int) -> dict:
     """All lengths timed round-robin in one process: per-round cost ratios immune to slow drifts of the machine."""
     C.setup_threads(2)
     checkpoint = C.load_checkpoint()
-    if impl == "official":
-        model = C.build_official_model(checkpoint)
-
-        def make(waveform):
-            def forward():
-                with torch.inference_mode():
-                    return model.extract_features(waveform)[0]
-
-            return forward
-
-    else:
-        from beats_hf.feature_extraction_beats import compute_beats_fbank
-
-        model = C.build_our_model(checkpoint, impl.split("-", 1)[1])
-
-        def make(waveform):
-            def forward():
-                with torch.inference_mode():
-                    return model(compute_beats_fbank(waveform)).last_hidden_state
-
-            return forward
-
+    make = forward_builder(impl, checkpoint)
     del checkpoint
     fns = {str(seconds): make(C.make_waveforms(1, seconds)) for seconds in lengths}
     timings = C.time_interleaved(fns, 1, rounds)

@@ -130,16 +130,19 @@ _MEL_BAND_GROUPS = 8
 _band_cache: dict[tuple, list[tuple[int, int, int, int, torch.Tensor]]] = {}
 
 
-def _mel_bands(mel: torch.Tensor) -> list[tuple[int, int, int, int, torch.Tensor]]:
+def _mel_bands(
+    num_mel_bins: int, sample_frequency: float, device: torch.device, dtype: torch.dtype
+) -> list[tuple[int, int, int, int, torch.Tensor]]:
     """
     The mel matrix as contiguous groups of filters, each with the FFT bins where any filter of the group is nonzero:
     `(first_filter, end_filter, first_bin, end_bin, weights (bins, filters))`. The filters are triangles over a few
     neighbouring bins, so the product over the bands equals the dense product up to float rounding.
     """
-    key = (mel.data_ptr(), mel.device, mel.dtype)
+    key = (num_mel_bins, float(sample_frequency), device, dtype)
     if key not in _band_cache:
+        mel, _ = _cached_constants(num_mel_bins, sample_frequency, device, dtype)
         bands = []
-        for filters in torch.arange(mel.shape[0]).tensor_split(min(_MEL_BAND_GROUPS, mel.shape[0])):
+        for filters in torch.arange(num_mel_bins).tensor_split(min(_MEL_BAND_GROUPS, num_mel_bins)):
             first, end = int(filters[0]), int(filters[-1]) + 1
             used = (mel[first:end] != 0).any(dim=0).nonzero().flatten()
             low, high = (int(used.min()), int(used.max()) + 1) if used.numel() else (0, 1)
@@ -388,7 +391,7 @@ def _fbank(
         else:
             parts = torch.view_as_real(spectrum)
             power = torch.addcmul(parts[..., 0] * parts[..., 0], parts[..., 1], parts[..., 1])
-            for first, end, low, high, weights in _mel_bands(mel):
+            for first, end, low, high, weights in _mel_bands(num_mel_bins, sample_frequency, device, dtype):
                 torch.matmul(power[:, low:high], weights, out=energies[:, first:end])
         energies.clamp_min_(_LOG_FLOOR).log_()
         if norm is not None:
