@@ -194,10 +194,14 @@ def test_outputs_match_official(converted, outputs, single_thread, name, impleme
         assert torch.equal(result.token_ids.flatten(), expected["nomask_labels"])
         return
     actual = torch.sigmoid(result.logits) if report.kind == "finetuned" else result.last_hidden_state
+    torch.testing.assert_close(actual, expected["nomask_out"], atol=1e-5, rtol=0)
     if implementation == "eager":
-        assert torch.equal(actual, expected["nomask_out"])
-    else:
-        torch.testing.assert_close(actual, expected["nomask_out"], atol=1e-5, rtol=0)
+        # The fixtures were made on another machine, whose BLAS kernels round differently (about 1e-6 here). On one
+        # machine the eager path performs the official code's operations in its order: bit-identical to the
+        # independent functional re-implementation of the official forward.
+        checkpoint = torch.load(FIXTURES / f"{name}.pt", weights_only=True)
+        reference = reference_forward(checkpoint["model"], checkpoint["cfg"], expected["fbank"])
+        assert torch.equal(actual, reference["probabilities" if report.kind == "finetuned" else "last_hidden_state"])
     if report.kind == "finetuned":
         assert model.config.id2label == {i: f"class_{i}" for i in range(10)}
         assert model.config.problem_type == "multi_label_classification"
@@ -211,9 +215,9 @@ def test_reference_forward_matches_official(outputs, single_thread, name):
     if KINDS[name] == "tokenizer":
         assert torch.equal(result["labels"].flatten(), expected["nomask_labels"])
     elif KINDS[name] == "finetuned":
-        assert torch.equal(result["probabilities"], expected["nomask_out"])
+        torch.testing.assert_close(result["probabilities"], expected["nomask_out"], atol=1e-5, rtol=0)
     else:
-        assert torch.equal(result["last_hidden_state"], expected["nomask_out"])
+        torch.testing.assert_close(result["last_hidden_state"], expected["nomask_out"], atol=1e-5, rtol=0)
 
 
 def test_auto_classes_load_converted_folders(converted):
@@ -231,13 +235,15 @@ def test_auto_classes_load_converted_folders(converted):
 
 def test_automodel_from_finetuned_folder_is_the_pretrained_encoder(converted, outputs, single_thread):
     encoder = AutoModel.from_pretrained(converted["small_ft"].output_dir, attn_implementation="eager").eval()
-    pretrained = BeatsModel.from_pretrained(converted["small_pt"].output_dir).eval()
+    pretrained = BeatsModel.from_pretrained(converted["small_pt"].output_dir, attn_implementation="eager").eval()
     assert encoder.state_dict().keys() == pretrained.state_dict().keys()
     for name, tensor in pretrained.state_dict().items():
         assert torch.equal(encoder.state_dict()[name], tensor), name  # nothing left randomly initialised
     with torch.no_grad():
         hidden = encoder(outputs["small_pt"]["fbank"]).last_hidden_state
-    assert torch.equal(hidden, outputs["small_pt"]["nomask_out"])
+        expected = pretrained(outputs["small_pt"]["fbank"]).last_hidden_state
+    assert torch.equal(hidden, expected)
+    torch.testing.assert_close(hidden, outputs["small_pt"]["nomask_out"], atol=1e-5, rtol=0)
 
 
 def test_remote_code_in_fresh_process_without_beats_hf(converted, outputs, tmp_path):

@@ -28,6 +28,7 @@ from beats_hf import (
     compute_patch_attention_mask,
     compute_random_patch_mask,
 )
+from beats_hf.modeling_beats import BeatsPositionalConvEmbedding
 
 try:  # generated from the installed transformers' sdist by tests/conftest.py (see tests/hf_mixins.py)
     from hf_tests.test_configuration_common import ConfigTester
@@ -509,6 +510,25 @@ class TestHalfPrecision:
         output = self._check(BeatsTokenizerModel, dtype, tmp_path)
         # the tokenizer projects and quantizes in float32 whatever the encoder's precision
         assert output.encoded.dtype == torch.float32
+
+    @pytest.mark.parametrize("channels_per_group", [8, 12, 16, 48])
+    @pytest.mark.parametrize("mode", ["autocast", "bfloat16 weights"])
+    def test_positional_convolution_in_bfloat16_is_close_to_float32(self, channels_per_group, mode):
+        # Guards the float32 fallback for group widths on which oneDNN's bf16 grouped convolution is wrong.
+        config = tiny_config(hidden_size=4 * channels_per_group, num_conv_pos_embeddings=16)
+        torch.manual_seed(0)
+        layer = BeatsPositionalConvEmbedding(config).eval()
+        hidden = torch.randn(2, 40, config.hidden_size)
+        with torch.no_grad():
+            expected = layer(hidden)
+            if mode == "autocast":
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    actual = layer(hidden)
+            else:
+                actual = layer.to(torch.bfloat16)(hidden.bfloat16())
+        assert actual.dtype == torch.bfloat16 and actual.shape == expected.shape
+        relative_error = (actual.float() - expected).abs().max() / expected.abs().max()
+        assert float(relative_error) < 0.03
 
     @staticmethod
     def _check(model_class, dtype, tmp_path):

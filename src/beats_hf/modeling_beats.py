@@ -211,6 +211,15 @@ class BeatsPatchEmbeddings(nn.Module):
         return self.dropout(embeddings)
 
 
+def _half_precision_dtype(hidden_states: torch.Tensor) -> torch.dtype | None:
+    """The 16-bit float type a CPU convolution of `hidden_states` computes in (its dtype or autocast's), else None."""
+    if hidden_states.dtype in (torch.float16, torch.bfloat16):
+        return hidden_states.dtype
+    if torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") in (torch.float16, torch.bfloat16):
+        return torch.get_autocast_dtype("cpu")
+    return None
+
+
 class BeatsPositionalConvEmbedding(nn.Module):
     """Grouped convolution over the patch sequence with weight normalisation over the kernel axis (dim=2)."""
 
@@ -228,9 +237,27 @@ class BeatsPositionalConvEmbedding(nn.Module):
         # An even kernel with padding k//2 yields one extra step; the last one is dropped to keep the length.
         self.num_pad_remove = 1 if kernel_size % 2 == 0 else 0
         self.activation = nn.GELU()
+        # oneDNN's bfloat16 grouped convolution returns wrong values (relative error ~0.5) on CPU for group widths
+        # that are not a multiple of 16 (seen with torch 2.9.1 on an AVX-512/AMX Xeon with widths 4, 8 and 12); the
+        # released models have 48 channels per group. Other widths run this convolution in float32 on CPU.
+        channels_per_group = config.hidden_size // config.num_conv_pos_embedding_groups
+        self.float32_on_cpu = channels_per_group % 16 != 0
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        hidden_states = self.conv(hidden_states.transpose(1, 2))
+        half_precision = _half_precision_dtype(hidden_states)
+        if self.float32_on_cpu and hidden_states.device.type == "cpu" and half_precision is not None:
+            with torch.autocast("cpu", enabled=False):
+                conv = self.conv
+                bias = None if conv.bias is None else conv.bias.float()
+                hidden_states = F.conv1d(
+                    hidden_states.transpose(1, 2).float(),
+                    conv.weight.float(),
+                    bias,
+                    padding=conv.padding,
+                    groups=conv.groups,
+                ).to(half_precision)
+        else:
+            hidden_states = self.conv(hidden_states.transpose(1, 2))
         if self.num_pad_remove > 0:
             hidden_states = hidden_states[:, :, : -self.num_pad_remove]
         return self.activation(hidden_states).transpose(1, 2)
@@ -996,19 +1023,19 @@ class BeatsVectorQuantizer(nn.Module):
         self.decay = config.codebook_decay
         self.register_buffer("codebook", self.initial_codebook(config.codebook_size, config.codebook_dim))
         # EMA of code usage: the original's `quantize.cluster_size`.
-        self.register_buffer("cluster_size", torch.zeros(config.codebook_size))
+        self.register_buffer("cluster_size", torch.zeros(config.codebook_size, dtype=torch.float32))
         # The codebook and cluster sizes right after k-means initialisation; unused by the forward pass, carried so
         # that conversion to and from the original format is lossless (`quantize.embedding.embed_avg`/`cluster_size`).
         self.register_buffer("kmeans_codebook", self.codebook.clone())
-        self.register_buffer("kmeans_cluster_size", torch.zeros(config.codebook_size))
-        self.register_buffer("initialized", torch.zeros(1))
+        self.register_buffer("kmeans_cluster_size", torch.zeros(config.codebook_size, dtype=torch.float32))
+        self.register_buffer("initialized", torch.zeros(1, dtype=torch.float32))
 
     def initial_codebook(self, codebook_size: int | None = None, codebook_dim: int | None = None) -> torch.Tensor:
         """Random unit vectors from a fixed seed: the codebook before k-means initialisation replaces it."""
         if codebook_size is None:
             codebook_size, codebook_dim = self.codebook.shape
         generator = torch.Generator().manual_seed(0)
-        return F.normalize(torch.randn(codebook_size, codebook_dim, generator=generator), dim=-1)
+        return F.normalize(torch.randn(codebook_size, codebook_dim, generator=generator, dtype=torch.float32), dim=-1)
 
     def forward(self, encoded: torch.Tensor) -> tuple[torch.Tensor, torch.LongTensor]:
         """`encoded`: (..., codebook_dim) l2-normalised vectors. Returns (quantized, indices)."""
@@ -1090,10 +1117,11 @@ class BeatsTokenizerModel(BeatsPreTrainedModel):
     def __init__(self, config: BeatsConfig):
         super().__init__(config)
         self.beats = BeatsModel(config)
+        # dtype hard-coded: `_keep_in_fp32_modules_strict` must hold even under a half-precision default dtype.
         self.quantize_projection = nn.Sequential(
-            nn.Linear(config.hidden_size, config.hidden_size),
+            nn.Linear(config.hidden_size, config.hidden_size, dtype=torch.float32),
             nn.Tanh(),
-            nn.Linear(config.hidden_size, config.codebook_dim),
+            nn.Linear(config.hidden_size, config.codebook_dim, dtype=torch.float32),
         )
         self.quantizer = BeatsVectorQuantizer(config)
         self.post_init()
