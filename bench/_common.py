@@ -36,7 +36,12 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 OFFICIAL_DIR = Path(os.environ.get("BEATS_OFFICIAL_DIR", "/tmp/official_beats"))
-OFFICIAL_PYTHON = os.environ.get("BEATS_OFFICIAL_PYTHON", "/work/venv-ta/bin/python")
+# The interpreter for the official code (it needs torchaudio): $BEATS_OFFICIAL_PYTHON, else /work/venv-ta if it exists
+# (a separate torch 2.9.1 + torchaudio venv), else the running one (CI's venv has torchaudio).
+_SEPARATE_OFFICIAL_PYTHON = "/work/venv-ta/bin/python"
+OFFICIAL_PYTHON = os.environ.get(
+    "BEATS_OFFICIAL_PYTHON", _SEPARATE_OFFICIAL_PYTHON if os.path.exists(_SEPARATE_OFFICIAL_PYTHON) else sys.executable
+)
 CHECKPOINT_PATH = Path(os.environ.get("BEATS_BENCH_CHECKPOINT", "/tmp/beats_bench/official_release_random_seed0.pt"))
 SAMPLE_RATE = 16000
 

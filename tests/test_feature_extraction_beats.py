@@ -387,6 +387,13 @@ def test_non_finite_samples(bad):
         BeatsFeatureExtractor()([random_clip(16000, 0), random_clip(9000, 0), clip], sampling_rate=SR)
 
 
+def test_finite_samples_whose_sum_overflows_are_accepted():
+    # The finiteness check starts from the sum of all samples; a sum that overflows is not a NaN or Inf sample.
+    loud = np.full(16000, 3e38, dtype=np.float32)
+    features = BeatsFeatureExtractor()(loud, sampling_rate=SR, return_tensors="pt")["input_values"]
+    assert features.shape == (1, 98, 128)
+
+
 @pytest.mark.parametrize("dtype", [np.int16, np.int32, np.uint8])
 def test_integer_pcm(dtype):
     with pytest.raises(ValueError, match=f"integer dtype {np.dtype(dtype).name}") as info:

@@ -135,8 +135,10 @@ def _mel_bands(
 ) -> list[tuple[int, int, int, int, torch.Tensor]]:
     """
     The mel matrix as contiguous groups of filters, each with the FFT bins where any filter of the group is nonzero:
-    `(first_filter, end_filter, first_bin, end_bin, weights (bins, filters))`. The filters are triangles over a few
-    neighbouring bins, so the product over the bands equals the dense product up to float rounding.
+    `(first_filter, end_filter, first_bin, end_bin, weights (2 * bins, filters))`. Every weight row is repeated, for
+    the real and the imaginary part of its bin: multiplied with the interleaved squares `re0^2, im0^2, re1^2, ...`,
+    the product sums `re^2 + im^2` inside the GEMM. The filters are triangles over a few neighbouring bins, so the
+    product over the bands equals the dense product up to float rounding.
     """
     key = (num_mel_bins, float(sample_frequency), device, dtype)
     if key not in _band_cache:
@@ -146,7 +148,8 @@ def _mel_bands(
             first, end = int(filters[0]), int(filters[-1]) + 1
             used = (mel[first:end] != 0).any(dim=0).nonzero().flatten()
             low, high = (int(used.min()), int(used.max()) + 1) if used.numel() else (0, 1)
-            bands.append((first, end, low, high, mel[first:end, low:high].t().contiguous()))
+            weights = mel[first:end, low:high].t().repeat_interleave(2, dim=0).contiguous()
+            bands.append((first, end, low, high, weights))
         _band_cache[key] = bands
     return _band_cache[key]
 
@@ -389,10 +392,10 @@ def _fbank(
             # kernel; a contiguous (bins, mels) copy rounds differently for matrices of fewer than 16 rows.
             torch.matmul(power, mel.t(), out=energies)
         else:
-            parts = torch.view_as_real(spectrum)
-            power = torch.addcmul(parts[..., 0] * parts[..., 0], parts[..., 1], parts[..., 1])
+            # Squared in place, real and imaginary parts side by side; the band products add them up.
+            squares = torch.view_as_real(spectrum).view(rows, 2 * spectrum.shape[-1]).square_()
             for first, end, low, high, weights in _mel_bands(num_mel_bins, sample_frequency, device, dtype):
-                torch.matmul(power[:, low:high], weights, out=energies[:, first:end])
+                torch.matmul(squares[:, 2 * low : 2 * high], weights, out=energies[:, first:end])
         energies.clamp_min_(_LOG_FLOOR).log_()
         if norm is not None:
             energies.sub_(norm[0]).div_(norm[1])
@@ -671,6 +674,10 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
                     f"{minimum} samples ({minimum / self.sampling_rate:.3f} s, {_MIN_FRAMES} frames = one patch) "
                     "BEATs needs. Pad it with zeros to that length or drop it."
                 )
+        # A sum is NaN or infinite whenever a sample is, in one fast pass (isfinite makes several); only then are the
+        # samples checked one by one, which also tells a finite sum that overflowed from a real NaN/Inf.
+        if bool(torch.isfinite(waveforms.sum())):
+            return
         finite = torch.isfinite(waveforms).all(dim=1)
         if not bool(finite.all()):
             index = int((~finite).nonzero()[0, 0])
