@@ -27,8 +27,9 @@ from beats_hf import (
     BeatsTokenizerModel,
     compute_patch_attention_mask,
     compute_random_patch_mask,
+    modeling_beats,
 )
-from beats_hf.modeling_beats import BeatsPositionalConvEmbedding
+from beats_hf.modeling_beats import BeatsPositionalConvEmbedding, attention_blocks
 
 try:  # generated from the installed transformers' sdist by tests/conftest.py (see tests/hf_mixins.py)
     from hf_tests.test_configuration_common import ConfigTester
@@ -812,3 +813,43 @@ class TestInputValidation:
                 first = model(input_values, attention_mask=attention_mask, **kwargs)[0]
                 second = reloaded(input_values, attention_mask=attention_mask, **kwargs)[0]
             assert torch.equal(first, second), model_class.__name__
+
+
+class TestAttentionBlocks:
+    @pytest.mark.parametrize(
+        "shape", [(1, 12, 496), (8, 12, 496), (1, 12, 2992), (8, 12, 2992), (3, 4, 40), (1, 12, 100_000)]
+    )
+    def test_blocks_cover_every_query_once_within_the_memory_bound(self, shape):
+        batch_size, num_heads, seq_len = shape
+        blocks = attention_blocks(batch_size, num_heads, seq_len)
+        covered = torch.zeros(batch_size, seq_len, dtype=torch.long)
+        for clips, queries in blocks:
+            covered[clips, queries] += 1
+            elements = (clips.stop - clips.start) * num_heads * (queries.stop - queries.start) * seq_len
+            assert elements <= 4 * modeling_beats._BIAS_CHUNK_ELEMENTS
+        assert bool((covered == 1).all())
+        sizes = {queries.stop - queries.start for _, queries in blocks}
+        assert max(sizes) - min(sizes) <= 1  # equal blocks, no small remainder
+        if seq_len >= modeling_beats._FLASH_FULL_TILE_QUERIES and seq_len < 10_000:
+            assert min(sizes) >= modeling_beats._FLASH_FULL_TILE_QUERIES
+
+    @pytest.mark.parametrize("with_gradients", [False, True], ids=["inference", "training"])
+    def test_blocked_sdpa_equals_eager(self, monkeypatch, with_gradients):
+        # A tiny budget forces several batch and query blocks on the tiny model.
+        monkeypatch.setattr(modeling_beats, "_BIAS_CHUNK_ELEMENTS", 2 * 4 * 3 * 8)
+        monkeypatch.setattr(modeling_beats, "_FLASH_FULL_TILE_QUERIES", 3)
+        assert len(attention_blocks(3, 4, 8)) > 2
+        eager = make_model(BeatsModel, attn_implementation="eager")
+        sdpa = copy.deepcopy(eager)
+        sdpa.set_attn_implementation("sdpa")
+        input_values, attention_mask = padded_batch()
+        with torch.set_grad_enabled(with_gradients):
+            expected = eager(input_values, attention_mask=attention_mask).last_hidden_state
+            actual = sdpa(input_values, attention_mask=attention_mask).last_hidden_state
+        real = sdpa(input_values, attention_mask=attention_mask).patch_attention_mask
+        torch.testing.assert_close(actual[real], expected[real], atol=1e-5, rtol=0)
+        if with_gradients:
+            expected[real].square().sum().backward()
+            actual[real].square().sum().backward()
+            for (name, a), (_, b) in zip(sdpa.named_parameters(), eager.named_parameters()):
+                torch.testing.assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4, msg=name)

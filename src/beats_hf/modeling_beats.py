@@ -313,8 +313,33 @@ def hankel_bias_view(table: torch.Tensor) -> torch.Tensor:
     return table.as_strided((table.shape[0], sequence_length, sequence_length), (table.stride(0), 1, 1))
 
 
-# Upper bound on the elements of one chunk of gated bias rows in the memory-efficient path (32 MiB in float32).
-_BIAS_CHUNK_ELEMENTS = 1 << 23
+# Target size of one block of gated bias rows in the memory-efficient path (128 MiB in float32).
+_BIAS_CHUNK_ELEMENTS = 1 << 25
+# torch's CPU flash-attention kernel works on 256-query tiles only for calls of at least 768 queries (smaller calls get
+# 64- or 32-query tiles, whose small GEMMs cost ~20% more per FLOP for 60 s clips), so clips are not cut into query
+# blocks shorter than this as long as such a block stays under 4x the target size (clips of up to ~290 s).
+_FLASH_FULL_TILE_QUERIES = 768
+
+
+def attention_blocks(batch_size: int, num_heads: int, seq_len: int) -> list[tuple[slice, slice]]:
+    """
+    `(batch rows, query rows)` blocks for the memory-efficient attention: about `_BIAS_CHUNK_ELEMENTS` gated bias
+    entries each, equal-sized, and at least `_FLASH_FULL_TILE_QUERIES` queries whenever the clip has that many.
+    Batches are split before sequences, so that long clips keep long query blocks.
+    """
+    min_queries = min(seq_len, _FLASH_FULL_TILE_QUERIES)
+    if num_heads * min_queries * seq_len > 4 * _BIAS_CHUNK_ELEMENTS:
+        min_queries = 16
+    clips_per_block = max(1, min(batch_size, _BIAS_CHUNK_ELEMENTS // (num_heads * min_queries * seq_len)))
+    budget_queries = max(1, _BIAS_CHUNK_ELEMENTS // (clips_per_block * num_heads * seq_len))
+    num_query_blocks = -(-seq_len // max(budget_queries, min_queries))
+    num_query_blocks = max(1, min(num_query_blocks, seq_len // min_queries))
+    query_edges = [k * seq_len // num_query_blocks for k in range(num_query_blocks + 1)]
+    return [
+        (slice(b, min(b + clips_per_block, batch_size)), slice(start, stop))
+        for b in range(0, batch_size, clips_per_block)
+        for start, stop in zip(query_edges[:-1], query_edges[1:])
+    ]
 
 
 def eager_attention_forward(
@@ -416,39 +441,41 @@ class BeatsAttention(nn.Module):
                 raise ValueError("BEATs attention expects a boolean (batch, 1, L, L) or (batch, 1, 1, L) key mask.")
             # Every row of a padding mask is the same; one row, with the keys reversed like the keys themselves.
             key_padding = attention_mask[:, :, :1].flip(-1)
-        chunk = max(16, _BIAS_CHUNK_ELEMENTS // (batch_size * num_heads * seq_len))
+        blocks = attention_blocks(batch_size, num_heads, seq_len)
         keys = torch.arange(seq_len, device=table.device)
-        # One buffer for all chunks: a fresh allocation of this size per chunk is served by mmap and costs more in
+        # One buffer for all blocks: a fresh allocation of this size per block is served by mmap and costs more in
         # page faults than filling it.
-        bias_buffer = None if track_gradients else query_states.new_empty(batch_size * num_heads * chunk * seq_len)
+        largest = max((rows.stop - rows.start) * (queries.stop - queries.start) for rows, queries in blocks)
+        bias_buffer = None if track_gradients else query_states.new_empty(largest * num_heads * seq_len)
         outputs = []
-        for start in range(0, seq_len, chunk):
-            stop = min(start + chunk, seq_len)
+        for clips, queries in blocks:
+            start, stop = queries.start, queries.stop
+            num_clips = clips.stop - clips.start
             if track_gradients:
                 # Differentiable gather of the rows (the strided view overlaps itself, which autograd handles badly).
                 index = torch.arange(start, stop, device=table.device)[:, None] + keys[None, :]
                 bias = table[:, index].unsqueeze(0)
-                bias = gate[:, :, start:stop] * bias if gate is not None else bias
-                bias = bias.expand(batch_size, -1, -1, -1)
+                bias = gate[clips, :, queries] * bias if gate is not None else bias
+                bias = bias.expand(num_clips, -1, -1, -1)
                 if key_padding is not None:
-                    bias = bias.masked_fill(~key_padding, torch.finfo(bias.dtype).min)
+                    bias = bias.masked_fill(~key_padding[clips], torch.finfo(bias.dtype).min)
             else:
-                bias = bias_buffer[: batch_size * num_heads * (stop - start) * seq_len]
-                bias = bias.view(batch_size, num_heads, stop - start, seq_len)
+                bias = bias_buffer[: num_clips * num_heads * (stop - start) * seq_len]
+                bias = bias.view(num_clips, num_heads, stop - start, seq_len)
                 if gate is not None:
                     # Into a contiguous buffer: the broadcast product would otherwise get a key-major layout (the
                     # view's two unit strides) and a second copy inside SDPA.
-                    torch.mul(gate[:, :, start:stop], rows[:, start:stop].unsqueeze(0), out=bias)
+                    torch.mul(gate[clips, :, queries], rows[:, queries].unsqueeze(0), out=bias)
                 else:
-                    bias.copy_(rows[:, start:stop].unsqueeze(0).expand_as(bias))
+                    bias.copy_(rows[:, queries].unsqueeze(0).expand_as(bias))
                 if key_padding is not None:
-                    # Folded in place, so that SDPA gets no boolean mask to merge into yet another chunk-sized tensor.
-                    bias.masked_fill_(~key_padding, torch.finfo(bias.dtype).min)
+                    # Folded in place, so that SDPA gets no boolean mask to merge into yet another block-sized tensor.
+                    bias.masked_fill_(~key_padding[clips], torch.finfo(bias.dtype).min)
             output, _ = attention_interface(
                 self,
-                query_states[:, :, start:stop],
-                key_reversed,
-                value_reversed,
+                query_states[clips, :, queries],
+                key_reversed[clips],
+                value_reversed[clips],
                 None,
                 dropout=dropout,
                 scaling=self.scaling,
@@ -456,7 +483,13 @@ class BeatsAttention(nn.Module):
                 **kwargs,
             )
             outputs.append(output)
-        return outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=1)
+        if len(outputs) == 1:
+            return outputs[0]
+        num_query_blocks = sum(1 for clips, _ in blocks if clips.start == 0)
+        per_clips = [
+            torch.cat(outputs[i : i + num_query_blocks], dim=1) for i in range(0, len(outputs), num_query_blocks)
+        ]
+        return per_clips[0] if len(per_clips) == 1 else torch.cat(per_clips, dim=0)
 
     def forward(
         self,
