@@ -593,3 +593,28 @@ def test_push_to_hub_without_network_fails_clearly(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "could not upload" in err[0] and "Failed to resolve" in err[0]
     assert (tmp_path / "out" / "model.safetensors").is_file()  # the conversion itself was kept
+
+
+@pytest.mark.parametrize("name", ["small_pt", "small_prenorm"])
+def test_eager_is_bit_identical_to_the_official_code_run_here(converted, single_thread, name):
+    # Only where the official code is available (it is never part of this repository: extract microsoft/unilm
+    # `beats/` to $BEATS_OFFICIAL_DIR, default /tmp/official_beats); it also needs torchaudio.
+    official_dir = Path(os.environ.get("BEATS_OFFICIAL_DIR", "/tmp/official_beats"))
+    if not (official_dir / "BEATs.py").is_file():
+        pytest.skip(f"the official BEATs code is not in {official_dir} (set BEATS_OFFICIAL_DIR)")
+    pytest.importorskip("torchaudio", reason="the official code needs torchaudio", exc_type=ImportError)
+    sys.path.insert(0, str(official_dir))
+    try:
+        from BEATs import BEATs, BEATsConfig
+    finally:
+        sys.path.remove(str(official_dir))
+    checkpoint = torch.load(FIXTURES / f"{name}.pt", weights_only=True)
+    official = BEATs(BEATsConfig(checkpoint["cfg"])).eval()
+    official.load_state_dict(checkpoint["model"])
+    ours = _load(converted[name].output_dir, "pretrained", attn_implementation="eager")
+    waveform = torch.load(FIXTURES / "inputs.pt", weights_only=True)["waveform"][:1]
+    with torch.no_grad():
+        expected = official.extract_features(waveform, padding_mask=None)[0]
+        features = BeatsFeatureExtractor()(waveform[0].numpy(), sampling_rate=16000, return_tensors="pt")
+        actual = ours(features["input_values"]).last_hidden_state
+    assert torch.equal(actual, expected)

@@ -388,7 +388,8 @@ def test_non_finite_samples(bad):
 
 
 def test_finite_samples_whose_sum_overflows_are_accepted():
-    # The finiteness check starts from the sum of all samples; a sum that overflows is not a NaN or Inf sample.
+    # The finiteness check starts from the sum of all samples; a sum that overflows is not a NaN or Inf sample. (The
+    # features of such audio overflow too; only the check is tested here.)
     loud = np.full(16000, 3e38, dtype=np.float32)
     features = BeatsFeatureExtractor()(loud, sampling_rate=SR, return_tensors="pt")["input_values"]
     assert features.shape == (1, 98, 128)
@@ -495,16 +496,16 @@ def test_direct_longest_padding_equals_the_generic_pad(lengths):
 
 
 def test_fast_filter_bank_stays_within_the_tolerance_of_the_official_one(official):
-    # exact=False changes rounding only (re^2 + im^2, folded pre-processing, banded mel product): far inside the 1e-5
-    # floor of the exact features (the official ones on this machine), but not equal to them.
+    # exact=False changes rounding only (re^2 + im^2 summed in a banded mel product; the time-domain steps are kept):
+    # within ~2e-7 of the exact features (the official ones on this machine), but not equal to them.
     waveform, lengths, fbank = official
     exact = compute_beats_fbank(waveform)
     fast = compute_beats_fbank(waveform, exact=False)
     assert fast.shape == fbank.shape and not torch.equal(fast, exact)
-    assert float((fast - exact).abs().max()) <= 1e-5
+    assert float((fast - exact).abs().max()) <= 1e-6
     assert_matches_fixture(fast, fbank)
     clip = compute_beats_fbank(waveform[1, : lengths[1]], exact=False)
-    assert float((clip - exact[1, :167]).abs().max()) <= 1e-5
+    assert float((clip - exact[1, :167]).abs().max()) <= 1e-6
     # Unnormalised log energies (up to ~25) keep the same relative accuracy.
     raw_exact = compute_kaldi_fbank(waveform * 2**15)
     raw_fast = compute_kaldi_fbank(waveform * 2**15, exact=False)

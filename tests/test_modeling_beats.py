@@ -527,6 +527,7 @@ class TestHalfPrecision:
                     actual = layer(hidden)
             else:
                 actual = layer.to(torch.bfloat16)(hidden.bfloat16())
+        assert layer.float32_on_cpu == (channels_per_group % 16 != 0)
         assert actual.dtype == torch.bfloat16 and actual.shape == expected.shape
         relative_error = (actual.float() - expected).abs().max() / expected.abs().max()
         assert float(relative_error) < 0.03
@@ -817,7 +818,9 @@ class TestInputValidation:
 
 class TestAttentionBlocks:
     @pytest.mark.parametrize(
-        "shape", [(1, 12, 496), (8, 12, 496), (1, 12, 2992), (8, 12, 2992), (3, 4, 40), (1, 12, 100_000)]
+        "shape",
+        [(1, 12, 496), (8, 12, 496), (13, 12, 496), (1, 12, 2992), (8, 12, 2992), (3, 4, 40), (1, 12, 14_400)]
+        + [(1, 12, 100_000)],
     )
     def test_blocks_cover_every_query_once_within_the_memory_bound(self, shape):
         batch_size, num_heads, seq_len = shape
@@ -852,4 +855,21 @@ class TestAttentionBlocks:
             expected[real].square().sum().backward()
             actual[real].square().sum().backward()
             for (name, a), (_, b) in zip(sdpa.named_parameters(), eager.named_parameters()):
+                torch.testing.assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4, msg=name)
+
+    def test_blocked_sdpa_backward_with_a_frozen_ungated_bias(self, monkeypatch):
+        # No gate and a frozen bias table: the bias needs no gradient itself, but SDPA saves it for the backward of
+        # the (trainable) projections, so blocks and layers must not share one buffer.
+        monkeypatch.setattr(modeling_beats, "_BIAS_CHUNK_ELEMENTS", 2 * 4 * 3 * 8)
+        monkeypatch.setattr(modeling_beats, "_FLASH_FULL_TILE_QUERIES", 3)
+        eager = make_model(BeatsModel, attn_implementation="eager", gru_rel_pos=False)
+        eager.encoder.relative_position_bias.requires_grad_(False)
+        sdpa = copy.deepcopy(eager)
+        sdpa.set_attn_implementation("sdpa")
+        input_values, attention_mask = padded_batch()
+        for model in (eager, sdpa):
+            output = model(input_values, attention_mask=attention_mask)
+            output.last_hidden_state[output.patch_attention_mask].square().sum().backward()
+        for (name, a), (_, b) in zip(sdpa.named_parameters(), eager.named_parameters()):
+            if b.grad is not None:
                 torch.testing.assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4, msg=name)

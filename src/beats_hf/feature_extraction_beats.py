@@ -221,7 +221,7 @@ def compute_kaldi_fbank(
         exact (`bool`, defaults to `True`):
             `True` keeps every rounding step of torchaudio (the bit-exactness above). `False` computes the power
             spectrum as `re^2 + im^2` (not `|X|` rounded, then squared), summed inside the mel product, which runs
-            band by band over the bins each group of filters covers: about 1.5x faster on CPU (3.4x the official
+            band by band over the bins each group of filters covers: about 1.6x faster on CPU (3.2-3.4x the official
             per-clip loop for 8 x 10 s clips, `bench/bench_feature_extraction.py`), within a few 1e-7 of the exact
             energies (relative), i.e. a few 1e-7 absolute after the log. The framing, DC removal, pre-emphasis and
             window keep torchaudio's roundings in both modes: the lowest mel bins are ill-conditioned (pre-emphasis
@@ -476,7 +476,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask (`bool`, *optional*, defaults to `True`):
             Whether [`~BeatsFeatureExtractor.__call__`] returns the frame-level `attention_mask`.
         exact_fbank (`bool`, *optional*, defaults to `True`):
-            `True`: features bit-identical to the official preprocessing. `False`: about 1.5x faster filter banks
+            `True`: features bit-identical to the official preprocessing. `False`: about 1.6x faster filter banks
             within ~2e-7 of them (see [`compute_kaldi_fbank`]), e.g. for CPU data loading in training.
     """
 

@@ -352,12 +352,15 @@ def _bias_scratch(reference: torch.Tensor, numel: int) -> torch.Tensor:
 def attention_blocks(batch_size: int, num_heads: int, seq_len: int) -> list[tuple[slice, slice]]:
     """
     `(batch rows, query rows)` blocks for the memory-efficient attention: about `_BIAS_CHUNK_ELEMENTS` gated bias
-    entries each, equal-sized, and at least `_FLASH_FULL_TILE_QUERIES` queries whenever the clip has that many.
-    Batches are split before sequences, so that long clips keep long query blocks.
+    entries each, equal-sized, and at least `_FLASH_FULL_TILE_QUERIES` queries whenever the clip has that many and
+    such blocks stay under 4x the target (else at least 16). Batches are split before sequences, so that long clips
+    keep long query blocks.
     """
     min_queries = min(seq_len, _FLASH_FULL_TILE_QUERIES)
-    if num_heads * min_queries * seq_len > 4 * _BIAS_CHUNK_ELEMENTS:
-        min_queries = 16
+    # The largest block the minimum allows: equal blocks of at least `min_queries` can be up to twice that long.
+    rows_at_minimum = -(-seq_len // max(1, seq_len // min_queries))
+    if num_heads * rows_at_minimum * seq_len > 4 * _BIAS_CHUNK_ELEMENTS:
+        min_queries = min(seq_len, 16)
     clips_per_block = max(1, min(batch_size, _BIAS_CHUNK_ELEMENTS // (num_heads * min_queries * seq_len)))
     budget_queries = max(1, _BIAS_CHUNK_ELEMENTS // (clips_per_block * num_heads * seq_len))
     num_query_blocks = -(-seq_len // max(budget_queries, min_queries))
@@ -474,7 +477,12 @@ class BeatsAttention(nn.Module):
         # One buffer for all blocks (and all layers, see `shared_bias_buffer`): a fresh allocation of this size is
         # served by mmap and costs more in page faults than filling it.
         largest = max((rows.stop - rows.start) * (queries.stop - queries.start) for rows, queries in blocks)
-        bias_buffer = None if track_gradients else _bias_scratch(query_states, largest * num_heads * seq_len)
+        # When autograd records SDPA (queries, keys or values need gradients), the bias is saved for its backward and
+        # must not be overwritten: each block then gets its own tensor.
+        reuse_buffer = not track_gradients and not (
+            torch.is_grad_enabled() and any(t.requires_grad for t in (query_states, key_states, value_states))
+        )
+        bias_buffer = _bias_scratch(query_states, largest * num_heads * seq_len) if reuse_buffer else None
         outputs = []
         for clips, queries in blocks:
             start, stop = queries.start, queries.stop
@@ -488,8 +496,11 @@ class BeatsAttention(nn.Module):
                 if key_padding is not None:
                     bias = bias.masked_fill(~key_padding[clips], torch.finfo(bias.dtype).min)
             else:
-                bias = bias_buffer[: num_clips * num_heads * (stop - start) * seq_len]
-                bias = bias.view(num_clips, num_heads, stop - start, seq_len)
+                size = (num_clips, num_heads, stop - start, seq_len)
+                if bias_buffer is None:
+                    bias = query_states.new_empty(size)
+                else:
+                    bias = bias_buffer[: num_clips * num_heads * (stop - start) * seq_len].view(size)
                 if gate is not None:
                     # Into a contiguous buffer: the broadcast product would otherwise get a key-major layout (the
                     # view's two unit strides) and a second copy inside SDPA.
