@@ -44,13 +44,23 @@ def assert_matches_fixture(actual, expected):
     assert float(difference.mean()) <= FIXTURE_MEAN_ATOL, float(difference.mean())
 
 
+# The options of the official `BEATs.preprocess` call to torchaudio.compliance.kaldi.fbank.
+KALDI_OPTIONS = {"num_mel_bins": 128, "sample_frequency": 16000, "frame_length": 25, "frame_shift": 10}
+
+
+def torchaudio_kaldi():
+    """torchaudio.compliance.kaldi, or a skip where torchaudio is not installed."""
+    return pytest.importorskip(
+        "torchaudio.compliance.kaldi",
+        reason="torchaudio is not installed; the fixture tests check parity with its stored output instead",
+        exc_type=ImportError,
+    )
+
+
 def official_preprocess_here(waveforms):
     """`BEATs.preprocess` run on this machine: torchaudio's fbank per row, then the normalisation."""
-    kaldi = pytest.importorskip(
-        "torchaudio.compliance.kaldi", reason="torchaudio is not installed", exc_type=ImportError
-    )
-    options = {"num_mel_bins": 128, "sample_frequency": 16000, "frame_length": 25, "frame_shift": 10}
-    fbanks = torch.stack([kaldi.fbank(row.unsqueeze(0) * 2**15, **options) for row in waveforms])
+    kaldi = torchaudio_kaldi()
+    fbanks = torch.stack([kaldi.fbank(row.unsqueeze(0) * 2**15, **KALDI_OPTIONS) for row in waveforms])
     return (fbanks - 15.41663) / (2 * 6.55582)
 
 
@@ -202,21 +212,16 @@ def test_bit_exact_with_torchaudio_on_the_fixture_clips(official):
 
 
 def test_bit_exact_with_torchaudio_on_random_clips():
-    kaldi = pytest.importorskip(
-        "torchaudio.compliance.kaldi",
-        reason="torchaudio is not installed; the fixture tests above check parity with its output instead",
-        exc_type=ImportError,
-    )
+    kaldi = torchaudio_kaldi()
     lengths = [2800, 4321, 16000, 40000, 160077]
     clips = [torch.from_numpy(random_clip(n, seed)) for seed, n in enumerate(lengths)]
     padded = torch.stack([torch.nn.functional.pad(c, (0, max(lengths) - len(c))) for c in clips])
     batched = compute_kaldi_fbank(padded * 2**15, lengths)
-    options = {"num_mel_bins": 128, "sample_frequency": 16000, "frame_length": 25, "frame_shift": 10}
     for i, clip in enumerate(clips):
-        expected = kaldi.fbank(clip.unsqueeze(0) * 2**15, **options)
+        expected = kaldi.fbank(clip.unsqueeze(0) * 2**15, **KALDI_OPTIONS)
         assert torch.equal(compute_kaldi_fbank(clip * 2**15), expected), i
         assert torch.equal(batched[i, : expected.shape[0]], expected), i
-        expected64 = kaldi.fbank(clip.double().unsqueeze(0) * 2**15, **options)
+        expected64 = kaldi.fbank(clip.double().unsqueeze(0) * 2**15, **KALDI_OPTIONS)
         ours64 = compute_kaldi_fbank(clip.double() * 2**15)
         assert ours64.dtype == torch.float64
         torch.testing.assert_close(ours64, expected64, rtol=0, atol=1e-9)

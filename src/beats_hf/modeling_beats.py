@@ -483,7 +483,7 @@ class BeatsAttention(nn.Module):
             torch.is_grad_enabled() and any(t.requires_grad for t in (query_states, key_states, value_states))
         )
         bias_buffer = _bias_scratch(query_states, largest * num_heads * seq_len) if reuse_buffer else None
-        outputs = []
+        attn_output = None
         for clips, queries in blocks:
             start, stop = queries.start, queries.stop
             num_clips = clips.stop - clips.start
@@ -500,7 +500,7 @@ class BeatsAttention(nn.Module):
                 if bias_buffer is None:
                     bias = query_states.new_empty(size)
                 else:
-                    bias = bias_buffer[: num_clips * num_heads * (stop - start) * seq_len].view(size)
+                    bias = bias_buffer[: math.prod(size)].view(size)
                 if gate is not None:
                     # Into a contiguous buffer: the broadcast product would otherwise get a key-major layout (the
                     # view's two unit strides) and a second copy inside SDPA.
@@ -521,14 +521,12 @@ class BeatsAttention(nn.Module):
                 position_bias=bias,
                 **kwargs,
             )
-            outputs.append(output)
-        if len(outputs) == 1:
-            return outputs[0]
-        num_query_blocks = sum(1 for clips, _ in blocks if clips.start == 0)
-        per_clips = [
-            torch.cat(outputs[i : i + num_query_blocks], dim=1) for i in range(0, len(outputs), num_query_blocks)
-        ]
-        return per_clips[0] if len(per_clips) == 1 else torch.cat(per_clips, dim=0)
+            if len(blocks) == 1:
+                return output
+            if attn_output is None:  # (batch, L, heads, head_dim), like each block's output
+                attn_output = output.new_empty(batch_size, seq_len, *output.shape[2:])
+            attn_output[clips, queries] = output
+        return attn_output
 
     def forward(
         self,
