@@ -873,3 +873,33 @@ class TestAttentionBlocks:
         for (name, a), (_, b) in zip(sdpa.named_parameters(), eager.named_parameters()):
             if b.grad is not None:
                 torch.testing.assert_close(a.grad, b.grad, atol=1e-4, rtol=1e-4, msg=name)
+
+
+class TestSharedScratchBuffers:
+    @pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+    def test_layers_sharing_scratch_buffers_give_the_same_outputs_as_fresh_tensors(
+        self, monkeypatch, attn_implementation
+    ):
+        # Every layer overwrites the shared feed-forward and gated-bias buffers of the one before it; a layer that
+        # still read a buffer after the next one wrote it would change the outputs.
+        model = make_model(BeatsModel, attn_implementation=attn_implementation).eval()
+        input_values, attention_mask = padded_batch()
+        with torch.no_grad():
+            shared = model(input_values, attention_mask=attention_mask, output_hidden_states=True)
+            monkeypatch.setattr(modeling_beats, "shared_scratch_buffers", contextlib.nullcontext)
+            fresh = model(input_values, attention_mask=attention_mask, output_hidden_states=True)
+        for layer, (a, b) in enumerate(zip(shared.hidden_states, fresh.hidden_states)):
+            assert torch.equal(a, b), f"hidden state {layer}"
+
+    def test_scratch_is_reused_per_purpose_and_grown_when_too_small(self):
+        reference = torch.zeros(1)
+        with modeling_beats.shared_scratch_buffers():
+            first = modeling_beats._scratch("feed_forward", reference, 10)
+            again = modeling_beats._scratch("feed_forward", reference, 8)
+            other = modeling_beats._scratch("gated_bias", reference, 8)
+            grown = modeling_beats._scratch("feed_forward", reference, 20)
+        assert again.data_ptr() == first.data_ptr() and again.numel() == 8
+        assert other.data_ptr() != first.data_ptr()
+        assert grown.numel() == 20
+        outside = modeling_beats._scratch("feed_forward", reference, 10)
+        assert outside.data_ptr() != grown.data_ptr()
