@@ -3,13 +3,15 @@
 Not a benchmark itself. Two command-line uses:
 
     # create the shared random release-size checkpoint (official format) used by every benchmark
-    /work/venv-ta/bin/python bench/_common.py make-checkpoint
+    PYTHONPATH=src .venv/bin/python bench/_common.py make-checkpoint
 
     # print this machine's measured fp32 / bf16 GEMM throughput
     PYTHONPATH=src .venv/bin/python bench/_common.py gemm
 
 The official BEATs code (microsoft/unilm `beats/`) is never stored in this repository: the scripts import it from
-`$BEATS_OFFICIAL_DIR` (default `/tmp/official_beats`), which needs torchaudio, i.e. the `/work/venv-ta` interpreter.
+`$BEATS_OFFICIAL_DIR` (default `/tmp/official_beats`). It needs torchaudio, so it runs in `OFFICIAL_PYTHON` (below):
+`$BEATS_OFFICIAL_PYTHON`, else `/work/venv-ta/bin/python` if it exists, else the running interpreter (`.venv` of
+`.ci/run` has torchaudio).
 """
 
 from __future__ import annotations

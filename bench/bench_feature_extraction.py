@@ -1,8 +1,8 @@
 """Feature extraction for 8 x 10 s clips: our batched Kaldi fbank vs the official per-clip torchaudio loop.
 
-Command (from the repository root; ~1 min with the defaults). It needs torchaudio, hence the venv-ta interpreter:
+Command (from the repository root; ~1 min with the defaults). It needs torchaudio (the `.venv` of `.ci/run` has it):
 
-    PYTHONPATH=src /work/venv-ta/bin/python bench/bench_feature_extraction.py [--repeats 20] [--warmup 3]
+    PYTHONPATH=src .venv/bin/python bench/bench_feature_extraction.py [--repeats 20] [--warmup 3]
         [--batch 8] [--seconds 10] [--ours-python /work/main/.venv/bin/python]
 
 Timed (torch.set_num_threads(2), warm-up runs, then the median of --repeats runs, implementations round-robin):
@@ -102,7 +102,7 @@ def main() -> None:
         return
 
     if not C.has_torchaudio():
-        raise SystemExit("needs torchaudio: run with /work/venv-ta/bin/python (see the docstring)")
+        raise SystemExit("needs torchaudio: run with an interpreter that has it, e.g. the .venv of .ci/run")
     system = C.system_info()
     official, official_name = official_preprocess()
     fns = {"official: " + official_name: official, **our_functions()}

@@ -19,8 +19,8 @@ configurations are timed round-robin so that other jobs on the shared machine sl
    torchaudio Kaldi fbank + encoder, microsoft/unilm `beats/`, imported from /tmp/official_beats) vs ours
    (`BeatsFeatureExtractor` + `BeatsModel`, sdpa, fp32) on the same weights and input; ratio = official / ours
    (median of the per-round ratios) and max |difference| of the outputs. The official code needs torchaudio, so
-   this part runs in `/work/venv-ta/bin/python` (torch 2.9.1), both implementations in that one process. If the
-   current interpreter has no torchaudio the script re-runs itself there with `--part official`.
+   this part runs in `_common.OFFICIAL_PYTHON` (an interpreter with torchaudio), both implementations in that one
+   process. If the current interpreter has no torchaudio the script re-runs itself there with `--part official`.
 
 Analytic FLOPs (2 per multiply-add; elementwise ops not counted), B clips, P patches per clip, E = 512 patch
 embedding dim, C = 768 hidden, G = 16 pos-conv groups, K = 128 pos-conv kernel, H = 12 heads, Ff = 3072 FFN dim,

@@ -26,8 +26,8 @@ per implementation builds the model once and times all lengths round-robin (10 s
 `--paired-rounds` rounds; the reported cost is the median of the per-round ratios (`paired_cost_vs_shortest`).
 
 End to end from the waveform for all three: the official `BEATs.extract_features` (per-clip torchaudio fbank +
-encoder; needs torchaudio, runs in /work/venv-ta/bin/python, torch 2.9.1) and ours (`compute_beats_fbank` +
-`BeatsModel`, in the interpreter running this script, torch 2.13). fp32, torch.set_num_threads(2), no padding.
+encoder; needs torchaudio, runs in `_common.OFFICIAL_PYTHON`) and ours (`compute_beats_fbank` +
+`BeatsModel`, in the interpreter running this script). fp32, torch.set_num_threads(2), no padding.
 
 Goals (ours): a 60 s clip costs <= 10x a 10 s clip and needs <= 0.8 GiB more peak memory than a 10 s clip.
 Analytic FLOPs grow 8.8x from 10 s (496 patches) to 60 s (2992 patches), see `_common.beats_forward_flops`.

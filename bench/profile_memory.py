@@ -9,7 +9,7 @@ Method: one forward (end to end from the waveform, fp32, no grad) under a TorchD
 storage created by an aten op until it is freed (see `_common.LiveTensorPeak`), and keeps the list of live storages
 at the moment the total peaks: their size, the op that created them and the shape. Model weights and the input are
 created before the mode and are not counted; kernel-internal scratch (SDPA, MKL) is invisible to this method (the
-process peak RSS in bench_long_inputs.py covers it). The official code runs in /work/venv-ta/bin/python (torchaudio).
+process peak RSS in bench_long_inputs.py covers it). The official code runs in an interpreter with torchaudio (`_common.OFFICIAL_PYTHON`).
 
 Writes bench/results/profile_memory_<seconds>s.json.
 """

@@ -1,8 +1,8 @@
 """Prototype: two bit-exact savings in the batched Kaldi fbank kernel, vs the current `compute_beats_fbank`.
 
-Command (from the repository root; ~1 min). With torchaudio (venv-ta) the official loop is also compared:
+Command (from the repository root; ~1 min). With torchaudio the official loop is also compared:
 
-    PYTHONPATH=src /work/venv-ta/bin/python bench/proto_fbank.py [--repeats 30] [--batch 8] [--seconds 10]
+    PYTHONPATH=src .venv/bin/python bench/proto_fbank.py [--repeats 30] [--batch 8] [--seconds 10]
     PYTHONPATH=src .venv/bin/python bench/proto_fbank.py
 
 Changes, each keeping every output bit (checked below against the current function and torchaudio):
