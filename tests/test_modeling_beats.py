@@ -903,3 +903,34 @@ class TestSharedScratchBuffers:
         assert grown.numel() == 20
         outside = modeling_beats._scratch("feed_forward", reference, 10)
         assert outside.data_ptr() != grown.data_ptr()
+
+    def test_feed_forward_keeps_hooks_and_replaced_layers_on_the_shared_buffer_path(self):
+        # The shared-buffer path calls fc1's matrix product directly; a hook on fc1 (or an adapter that replaces it)
+        # must still take effect, as it does with gradients on.
+        model = make_model(BeatsModel).eval()
+        input_values, _ = padded_batch()
+        feed_forward = model.encoder.layers[0].feed_forward
+        handle = feed_forward.fc1.register_forward_hook(lambda module, args, output: output + 1.0)
+        try:
+            with torch.no_grad():
+                hooked = model(input_values).last_hidden_state
+            hooked_with_grad = model(input_values).last_hidden_state.detach()
+        finally:
+            handle.remove()
+        # (The attention takes a different path with gradients on, hence a tolerance; ignoring the hook moves the
+        # outputs by far more.)
+        torch.testing.assert_close(hooked, hooked_with_grad, atol=1e-5, rtol=0)
+        with torch.no_grad():
+            plain = model(input_values).last_hidden_state
+        assert (hooked - plain).abs().max() > 1e-2
+
+        class ShiftedLinear(torch.nn.Linear):  # stands in for an adapter that replaces the layer
+            def forward(self, hidden_states):
+                return super().forward(hidden_states) + 1.0
+
+        original = feed_forward.fc1
+        feed_forward.fc1 = ShiftedLinear(original.in_features, original.out_features)
+        feed_forward.fc1.load_state_dict(original.state_dict())
+        with torch.no_grad():
+            replaced = model(input_values).last_hidden_state
+        torch.testing.assert_close(replaced, hooked, atol=1e-5, rtol=0)

@@ -588,6 +588,17 @@ class BeatsAttention(nn.Module):
         return self.out_proj(attn_output), attn_weights
 
 
+def _is_plain_linear(module: nn.Module) -> bool:
+    """An `nn.Linear` with a bias and no hooks, so calling its `addmm` directly is the same as calling the module
+    (adapters such as LoRA replace or wrap the module, and hooks must see its output)."""
+    return (
+        type(module) is nn.Linear
+        and module.bias is not None
+        and not (module._forward_hooks or module._forward_pre_hooks)
+        and not (nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks)
+    )
+
+
 class BeatsFeedForward(nn.Module):
     def __init__(self, config: BeatsConfig):
         super().__init__()
@@ -599,7 +610,7 @@ class BeatsFeedForward(nn.Module):
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         if (
             self.activation is _gelu_float32
-            and self.fc1.bias is not None
+            and _is_plain_linear(self.fc1)
             and hidden_states.dtype == self.fc1.weight.dtype == torch.float32
             and not torch.is_autocast_enabled(hidden_states.device.type)
             and not (torch.is_grad_enabled() and (hidden_states.requires_grad or self.fc1.weight.requires_grad))
