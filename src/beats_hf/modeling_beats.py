@@ -354,6 +354,11 @@ def _scratch(purpose: str, reference: torch.Tensor, numel: int) -> torch.Tensor:
     return buffers[key][:numel]
 
 
+def _autograd_records(*tensors: torch.Tensor | None) -> bool:
+    """Whether autograd records operations on any of `tensors` (the scratch buffers must then not be reused)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 def attention_blocks(batch_size: int, num_heads: int, seq_len: int) -> list[tuple[slice, slice]]:
     """
     `(batch rows, query rows)` blocks for the memory-efficient attention: about `_BIAS_CHUNK_ELEMENTS` gated bias
@@ -468,9 +473,7 @@ class BeatsAttention(nn.Module):
         key_reversed = key_states.index_select(2, reversed_positions)
         value_reversed = value_states.index_select(2, reversed_positions)
         gate = self.position_bias_gate(query_states) if self.gru_rel_pos else None
-        track_gradients = torch.is_grad_enabled() and (
-            table.requires_grad or (gate is not None and gate.requires_grad)
-        )
+        track_gradients = _autograd_records(table, gate)
         key_padding = None
         if attention_mask is not None:
             if attention_mask.dtype != torch.bool or attention_mask.dim() != 4:
@@ -483,9 +486,7 @@ class BeatsAttention(nn.Module):
         largest = max((rows.stop - rows.start) * (queries.stop - queries.start) for rows, queries in blocks)
         # When autograd records SDPA (queries, keys or values need gradients), the bias is saved for its backward and
         # must not be overwritten: each block then gets its own tensor.
-        reuse_buffer = not track_gradients and not (
-            torch.is_grad_enabled() and any(t.requires_grad for t in (query_states, key_states, value_states))
-        )
+        reuse_buffer = not _autograd_records(table, gate, query_states, key_states, value_states)
         bias_buffer = _scratch("gated_bias", query_states, largest * num_heads * seq_len) if reuse_buffer else None
         attn_output = None
         for clips, queries in blocks:
@@ -613,7 +614,7 @@ class BeatsFeedForward(nn.Module):
             and _is_plain_linear(self.fc1)
             and hidden_states.dtype == self.fc1.weight.dtype == torch.float32
             and not torch.is_autocast_enabled(hidden_states.device.type)
-            and not (torch.is_grad_enabled() and (hidden_states.requires_grad or self.fc1.weight.requires_grad))
+            and not _autograd_records(hidden_states, self.fc1.weight)
         ):
             # Without autograd the intermediate activations go to a buffer shared by the layers (see
             # `shared_scratch_buffers`) and the GELU overwrites them in place: a fresh (tokens, intermediate_size)
