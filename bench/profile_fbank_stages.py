@@ -42,14 +42,16 @@ def main() -> None:
     mel, povey = _cached_constants(128, 16000.0, waveforms.device, waveforms.dtype)
     frames = waveforms.unfold(-1, WINDOW, HOP)
     num_rows = frames.shape[0] * frames.shape[1]
-    centred = (frames - frames.mean(dim=-1, keepdim=True)).reshape(num_rows, WINDOW)
+    # As in the kernel: the DC-free frames one column to the right, column 0 repeating sample 0 (x[-1] := x[0]).
+    shifted = torch.empty(num_rows, WINDOW + 1)
+    shifted[:, 1:] = (frames - frames.mean(dim=-1, keepdim=True)).reshape(num_rows, WINDOW)
+    shifted[:, 0] = shifted[:, 1]
     fft_in = torch.zeros(num_rows, N_FFT)
     body = fft_in[:, :WINDOW]
+    unit = torch.ones(())
 
     def pre_emphasis_and_window():
-        torch.mul(centred[:, :-1], 0.97, out=body[:, 1:])
-        torch.mul(centred[:, :1], 0.97, out=body[:, :1])
-        torch.sub(centred, body, out=body)
+        torch.addcmul(shifted[:, 1:], shifted[:, :-1], unit, value=-0.97, out=body)
         body.mul_(povey)
 
     pre_emphasis_and_window()

@@ -185,6 +185,33 @@ def test_cpu_blocking_does_not_change_values(monkeypatch):
         assert torch.equal(a, b)
 
 
+def _addcmul_with_one_rounding(input, tensor1, tensor2, *, value=1, out=None):
+    # What a kernel that fused `value * tensor1` into the addition would return: the exact sum, rounded once.
+    exact = input.double() + value * tensor1.double() * tensor2.double()
+    return exact.to(input.dtype) if out is None else out.copy_(exact)
+
+
+def test_one_pass_pre_emphasis_probe_rejects_a_fused_kernel(monkeypatch):
+    # The one-pass pre-emphasis (addcmul) is only used where it rounds like Kaldi's two steps; a kernel with a single
+    # rounding must be detected, and the fbank must then fall back to two operations and stay bit-identical.
+    clips = torch.from_numpy(np.stack([random_clip(16000, seed) for seed in range(3)]))
+    exact, fast = compute_beats_fbank(clips), compute_beats_fbank(clips, exact=False)
+    assert fe_module._one_pass_pre_emphasis_is_exact(torch.device("cpu"), torch.float32)  # this CPU's torch
+    monkeypatch.setattr(fe_module, "_one_pass_pre_emphasis_cache", {})
+    monkeypatch.setattr(torch, "addcmul", _addcmul_with_one_rounding)
+    assert not fe_module._one_pass_pre_emphasis_is_exact(torch.device("cpu"), torch.float32)
+    assert torch.equal(compute_beats_fbank(clips), exact)
+    assert torch.equal(compute_beats_fbank(clips, exact=False), fast)
+
+
+def test_two_step_pre_emphasis_fallback_is_bit_exact_with_torchaudio(monkeypatch):
+    kaldi = torchaudio_kaldi()
+    monkeypatch.setattr(fe_module, "_one_pass_pre_emphasis_is_exact", lambda device, dtype: False)
+    for seed, n in enumerate((2800, 16000, 40000)):
+        clip = torch.from_numpy(random_clip(n, seed))
+        assert torch.equal(compute_kaldi_fbank(clip * 2**15), kaldi.fbank(clip.unsqueeze(0) * 2**15, **KALDI_OPTIONS))
+
+
 def test_num_fbank_frames():
     assert [num_fbank_frames(n) for n in (0, 399, 400, 559, 560, 2800, 27000, 40000, 160000)] == [
         0,
@@ -501,7 +528,8 @@ def test_direct_longest_padding_equals_the_generic_pad(lengths):
 
 
 def test_fast_filter_bank_stays_within_the_tolerance_of_the_official_one(official):
-    # exact=False changes rounding only (re^2 + im^2 summed in a banded mel product; the time-domain steps are kept):
+    # exact=False changes rounding only (re^2 + im^2, a banded mel product, the normalisation as one multiply-add;
+    # the time-domain steps are kept):
     # within ~2e-7 of the exact features (the official ones on this machine), but not equal to them.
     waveform, lengths, fbank = official
     exact = compute_beats_fbank(waveform)

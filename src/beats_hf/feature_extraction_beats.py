@@ -4,8 +4,9 @@
 The official BEATs code (`BEATs.preprocess`) turns 16 kHz audio into features with
 `torchaudio.compliance.kaldi.fbank`, one clip at a time. This module computes the same numbers without torchaudio
 (which Hub remote code cannot rely on), on a whole batch at once and on any device. On CPU in float32 the result is
-bit-identical to the torchaudio computation: every rounding step happens in the same order and dtype (the only
-substitution, `hypot` for complex `abs`, gives the same correctly rounded magnitudes faster).
+bit-identical to the torchaudio computation: every rounding step happens in the same order and dtype (the two
+substitutions give the same values faster: `hypot` for complex `abs`, both correctly rounded, and a one-pass
+pre-emphasis whose roundings are checked against the two-step one at run time).
 
 Public functions:
 
@@ -124,9 +125,13 @@ def _cached_constants(
     return _constant_cache[key]
 
 
-# Filter groups of the fast (`exact=False`) mel product; 8 groups of 16 filters cover 13% of the dense matrix's
-# products for BEATs' 128 filters, and more groups make the matrix products too small to run efficiently.
-_MEL_BAND_GROUPS = 8
+# Filter groups of the fast (`exact=False`) mel product. Each matrix product has a fixed cost (~15 us on 2 CPU
+# cores) besides its arithmetic, and BLAS runs fastest with multiples of 16 filters: so groups take 32 filters where
+# those span few FFT bins (the low, narrow filters) and 16 elsewhere. For BEATs' 128 filters this gives 6 products
+# over 16% of the dense matrix's entries, the fastest of all partitions into 16-filter units we measured
+# (`bench/bench_feature_extraction.py`).
+_MEL_BAND_FILTERS = 16
+_MEL_BAND_MAX_MERGED_BINS = 48
 _band_cache: dict[tuple, list[tuple[int, int, int, int, torch.Tensor]]] = {}
 
 
@@ -135,23 +140,54 @@ def _mel_bands(
 ) -> list[tuple[int, int, int, int, torch.Tensor]]:
     """
     The mel matrix as contiguous groups of filters, each with the FFT bins where any filter of the group is nonzero:
-    `(first_filter, end_filter, first_bin, end_bin, weights (2 * bins, filters))`. Every weight row is repeated, for
-    the real and the imaginary part of its bin: multiplied with the interleaved squares `re0^2, im0^2, re1^2, ...`,
-    the product sums `re^2 + im^2` inside the GEMM. The filters are triangles over a few neighbouring bins, so the
-    product over the bands equals the dense product up to float rounding.
+    `(first_filter, end_filter, first_bin, end_bin, weights (bins, filters))`. The filters are triangles over a few
+    neighbouring bins, so the product over the bands equals the dense product up to float rounding.
     """
     key = (num_mel_bins, float(sample_frequency), device, dtype)
     if key not in _band_cache:
         mel, _ = _cached_constants(num_mel_bins, sample_frequency, device, dtype)
-        bands = []
-        for filters in torch.arange(num_mel_bins).tensor_split(min(_MEL_BAND_GROUPS, num_mel_bins)):
-            first, end = int(filters[0]), int(filters[-1]) + 1
-            used = (mel[first:end] != 0).any(dim=0).nonzero().flatten()
-            low, high = (int(used.min()), int(used.max()) + 1) if used.numel() else (0, 1)
-            weights = mel[first:end, low:high].t().repeat_interleave(2, dim=0).contiguous()
-            bands.append((first, end, low, high, weights))
+        used = mel != 0
+
+        def bin_span(first: int, end: int) -> tuple[int, int]:
+            bins = used[first:end].any(dim=0).nonzero().flatten()
+            return (int(bins.min()), int(bins.max()) + 1) if bins.numel() else (0, 1)
+
+        bands, first = [], 0
+        while first < num_mel_bins:
+            end = min(first + 2 * _MEL_BAND_FILTERS, num_mel_bins)
+            low, high = bin_span(first, end)
+            if high - low > _MEL_BAND_MAX_MERGED_BINS:
+                end = min(first + _MEL_BAND_FILTERS, num_mel_bins)
+                low, high = bin_span(first, end)
+            bands.append((first, end, low, high, mel[first:end, low:high].t().contiguous()))
+            first = end
         _band_cache[key] = bands
     return _band_cache[key]
+
+
+_one_pass_pre_emphasis_cache: dict[tuple, bool] = {}
+
+
+def _one_pass_pre_emphasis_is_exact(device: torch.device, dtype: torch.dtype) -> bool:
+    """
+    Whether `addcmul(x, x_prev, 1, value=-0.97)` rounds like Kaldi's two steps `x - (0.97 * x_prev)` on this device.
+
+    addcmul computes `x + (value * x_prev) * 1`: the product is rounded before the sum, and multiplying by one is
+    exact, so even a kernel compiled with fused multiply-adds gives the two-step result, in one pass instead of
+    two. A kernel that fused `value * x_prev` into the addition would not; this probe (once per device and dtype,
+    strided like the real call, long enough for the vector loop and its tail) decides, and the caller falls back
+    to two operations if it fails.
+    """
+    key = (device, dtype)
+    if key not in _one_pass_pre_emphasis_cache:
+        gen = torch.Generator().manual_seed(0)
+        probe = (torch.randn((8, 401), generator=gen, dtype=torch.float64) * 1e4).to(device=device, dtype=dtype)
+        one_pass = torch.addcmul(
+            probe[:, 1:], probe[:, :-1], torch.ones((), device=device, dtype=dtype), value=-_PREEMPHASIS
+        )
+        two_steps = probe[:, 1:] - probe[:, :-1] * _PREEMPHASIS
+        _one_pass_pre_emphasis_cache[key] = bool(torch.equal(one_pass, two_steps))
+    return _one_pass_pre_emphasis_cache[key]
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -220,12 +256,13 @@ def compute_kaldi_fbank(
             Value written to frames past the end of a clip (only when `lengths` is given).
         exact (`bool`, defaults to `True`):
             `True` keeps every rounding step of torchaudio (the bit-exactness above). `False` computes the power
-            spectrum as `re^2 + im^2` (not `|X|` rounded, then squared), summed inside the mel product, which runs
-            band by band over the bins each group of filters covers: about 1.5-1.6x faster on CPU (2.7-3.4x the
-            official per-clip loop for 8 x 10 s clips, depending on the CPU, `bench/bench_feature_extraction.py`),
-            within a few 1e-7 of the exact energies (relative), i.e. a few 1e-7 absolute after the log. The framing, DC removal, pre-emphasis and
-            window keep torchaudio's roundings in both modes: the lowest mel bins are ill-conditioned (pre-emphasis
-            leaves them ~1e-3 of the energy), and reordering those steps moves them by ~1e-4.
+            spectrum as `re^2 + im^2` (not `|X|` rounded, then squared) and the mel product band by band over the
+            bins each group of filters covers: about 1.5-1.6x faster on CPU (2.7-3.4x the official per-clip loop
+            for 8 x 10 s clips, depending on the CPU, `bench/bench_feature_extraction.py`), within a few 1e-7 of
+            the exact energies (relative), i.e. a few 1e-7 absolute after the log. The framing, DC removal,
+            pre-emphasis and window keep torchaudio's roundings in both modes: the lowest mel bins are
+            ill-conditioned (pre-emphasis leaves them ~1e-3 of the energy), and reordering those steps moves them
+            by ~1e-4.
 
     Returns:
         `torch.Tensor` of shape `(batch, num_frames, num_mel_bins)` (or `(num_frames, num_mel_bins)` for 1-D input),
@@ -374,34 +411,53 @@ def _fbank(
     largest = max(block.shape[:-1].numel() for block, _ in blocks)
     # Columns window..n_fft stay zero across blocks: the FFT's zero padding, written once.
     fft_in = torch.zeros((largest, n_fft), device=device, dtype=dtype)
+    # The DC-free frames, one column to the left of their place: column 0 repeats sample 0 (Kaldi's x[-1] := x[0]),
+    # so the pre-emphasis of all samples is one operation on two shifted views.
+    shifted = torch.empty((largest, window + 1), device=device, dtype=dtype)
+    first_sample = shifted[:, 0]
+    one_pass_pre_emphasis = _one_pass_pre_emphasis_is_exact(device, dtype)
+    unit = torch.ones((), device=device, dtype=dtype)
+    if not exact:
+        power = torch.empty((largest, n_fft // 2 + 1), device=device, dtype=dtype)
+        bands = _mel_bands(num_mel_bins, sample_frequency, device, dtype)
+        if norm is not None:
+            norm_shift = torch.tensor(-norm[0] / norm[1], device=device, dtype=dtype)
     for block, row0 in blocks:
         rows = block.shape[:-1].numel()
         # Still an overlapping view of the samples until here; the subtraction makes the frames contiguous.
-        centred = (block - block.mean(dim=-1, keepdim=True)).reshape(rows, window)
-        # Pre-emphasis y[i] = x[i] - 0.97 * x[i-1] with x[-1] := x[0], then the window, written into the FFT buffer.
-        # Each step is rounded separately and in Kaldi's order; fusing them would change the last bits.
+        centred = shifted[:rows, 1:]
+        torch.sub(block, block.mean(dim=-1, keepdim=True), out=centred.view(block.shape))
+        first_sample[:rows].copy_(centred[:, 0])
+        previous = shifted[:rows, :-1]
+        # Pre-emphasis y[i] = x[i] - 0.97 * x[i-1], then the window, written into the FFT buffer. Each step is
+        # rounded separately and in Kaldi's order; fusing them would change the last bits.
         body = fft_in[:rows, :window]
-        torch.mul(centred[:, :-1], _PREEMPHASIS, out=body[:, 1:])
-        torch.mul(centred[:, :1], _PREEMPHASIS, out=body[:, :1])
-        torch.sub(centred, body, out=body)
+        if one_pass_pre_emphasis:
+            torch.addcmul(centred, previous, unit, value=-_PREEMPHASIS, out=body)
+        else:
+            torch.mul(previous, _PREEMPHASIS, out=body)
+            torch.sub(centred, body, out=body)
         body.mul_(window_weights)
-        del centred
         spectrum = torch.fft.rfft(fft_in[:rows])
         energies = target[row0 : row0 + rows]
         if exact:
-            power = _magnitude(spectrum)
-            power.pow_(2)
+            block_power = _magnitude(spectrum)
+            block_power.pow_(2)
             # Multiplying by the transposed view of the (mels, bins) matrix, like torchaudio, keeps BLAS on the same
             # kernel; a contiguous (bins, mels) copy rounds differently for matrices of fewer than 16 rows.
-            torch.matmul(power, mel.t(), out=energies)
+            torch.matmul(block_power, mel.t(), out=energies)
+            energies.clamp_min_(_LOG_FLOOR).log_()
+            if norm is not None:
+                energies.sub_(norm[0]).div_(norm[1])
         else:
-            # Squared in place, real and imaginary parts side by side; the band products add them up.
+            # re^2 + im^2 from the squares of the interleaved parts, then the mel product band by band.
             squares = torch.view_as_real(spectrum).view(rows, 2 * spectrum.shape[-1]).square_()
-            for first, end, low, high, weights in _mel_bands(num_mel_bins, sample_frequency, device, dtype):
-                torch.matmul(squares[:, 2 * low : 2 * high], weights, out=energies[:, first:end])
-        energies.clamp_min_(_LOG_FLOOR).log_()
-        if norm is not None:
-            energies.sub_(norm[0]).div_(norm[1])
+            block_power = torch.add(squares[:, 0::2], squares[:, 1::2], out=power[:rows])
+            for first, end, low, high, weights in bands:
+                torch.matmul(block_power[:, low:high], weights, out=energies[:, first:end])
+            energies.clamp_min_(_LOG_FLOOR).log_()
+            if norm is not None:
+                torch.add(norm_shift, energies, alpha=1.0 / norm[1], out=energies)
 
     if valid is not None:
         out.fill_(padding_value)
