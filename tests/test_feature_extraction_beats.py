@@ -165,22 +165,28 @@ def test_clips_shorter_than_a_patch_alone_or_in_equal_length_batches():
         assert torch.equal(batched[i], compute_kaldi_fbank(clips[i] * 2**15))
 
 
-def test_cpu_blocking_does_not_change_values(monkeypatch):
+@pytest.mark.parametrize("exact", [True, False])
+def test_cpu_blocking_does_not_change_values(monkeypatch, exact):
     # Long clips are split into blocks of at most _CPU_BLOCK_FRAMES frames and short ones grouped into blocks; with
-    # a 100-frame limit these small inputs take both paths (and the gathered path of ragged batches).
+    # a 100-frame limit these small inputs take both paths (and the gathered path of ragged batches). The fast mode
+    # also gathers blocks into chunks of output rows for its mel products: 150-frame chunks end inside clips, at
+    # clip ends and at the padding between the clips of a ragged batch.
     long_batch = torch.from_numpy(np.stack([random_clip(24000, 7), random_clip(24000, 8)]))  # 148 frames each
     short_batch = torch.from_numpy(np.stack([random_clip(4800, seed) for seed in range(7)]))  # 28 frames each
 
     def run():
         return [
-            compute_beats_fbank(long_batch),
-            compute_beats_fbank(short_batch),
-            compute_beats_fbank(long_batch, [24000, 17000]),
+            compute_beats_fbank(long_batch, exact=exact),
+            compute_beats_fbank(short_batch, exact=exact),
+            compute_beats_fbank(long_batch, [24000, 17000], exact=exact),
+            compute_beats_fbank(short_batch, [4800, 4000, 4800, 3000, 4800, 4800, 4800], exact=exact),
         ]
 
     monkeypatch.setattr(fe_module, "_CPU_BLOCK_FRAMES", 100)
+    monkeypatch.setattr(fe_module, "_FAST_MEL_CHUNK_FRAMES", 150)
     blocked = run()
     monkeypatch.setattr(fe_module, "_CPU_BLOCK_FRAMES", 10**9)
+    monkeypatch.setattr(fe_module, "_FAST_MEL_CHUNK_FRAMES", 10**6)
     for a, b in zip(blocked, run()):
         assert torch.equal(a, b)
 
