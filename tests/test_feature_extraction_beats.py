@@ -418,16 +418,18 @@ def test_clip_too_short():
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_samples(bad):
+@pytest.mark.parametrize("position", [0, 1234, 15919, 15990, 15999])
+def test_non_finite_samples(bad, position):
+    # 16000 samples make 98 frames covering samples 0..15919; the rest is in no frame, and is checked all the same.
     clip = random_clip(16000, 1)
-    clip[1234] = bad
+    clip[position] = bad
     with pytest.raises(ValueError, match="Clip 2 contains NaN or infinite"):
         BeatsFeatureExtractor()([random_clip(16000, 0), random_clip(9000, 0), clip], sampling_rate=SR)
 
 
 def test_finite_samples_whose_sum_overflows_are_accepted():
-    # The finiteness check starts from the sum of all samples; a sum that overflows is not a NaN or Inf sample. (The
-    # features of such audio overflow too; only the check is tested here.)
+    # The finiteness check starts from sums (of the features and of the unframed samples); a sum that overflows is
+    # not a NaN or Inf sample. (The features of such audio overflow too; only the check is tested here.)
     loud = np.full(16000, 3e38, dtype=np.float32)
     features = BeatsFeatureExtractor()(loud, sampling_rate=SR, return_tensors="pt")["input_values"]
     assert features.shape == (1, 98, 128)

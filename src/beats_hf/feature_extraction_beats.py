@@ -359,8 +359,14 @@ def _fbank(
     scale: float | None,
     norm: tuple[float, float] | None,
     exact: bool = True,
+    feature_sums: list[torch.Tensor] | None = None,
 ) -> torch.Tensor:
-    """Shared batched kernel; `waveforms` is (batch, samples) in the compute dtype, checks are done by callers."""
+    """
+    Shared batched kernel; `waveforms` is (batch, samples) in the compute dtype, checks are done by callers.
+
+    With `feature_sums`, the sum of each finished block (or chunk) of features is appended to it while the block is
+    still in cache: the feature extractor's NaN check, which a pass over the whole output would make ~5% slower.
+    """
     device, dtype = waveforms.device, waveforms.dtype
     batch, num_samples = waveforms.shape
     window, hop, n_fft = _frame_geometry(sample_frequency)
@@ -433,6 +439,8 @@ def _fbank(
             energies.clamp_min_(_LOG_FLOOR).log_()
             if norm is not None:
                 torch.add(norm_shift, energies, alpha=1.0 / norm[1], out=energies)
+            if feature_sums is not None:
+                feature_sums.append(energies.sum())
 
     for block, row0 in blocks:
         rows = block.shape[:-1].numel()
@@ -459,6 +467,8 @@ def _fbank(
             energies.clamp_min_(_LOG_FLOOR).log_()
             if norm is not None:
                 energies.sub_(norm[0]).div_(norm[1])
+            if feature_sums is not None:
+                feature_sums.append(energies.sum())
         else:
             if row0 != chunk_end or chunk_end - chunk_start + rows > power.shape[0]:
                 if chunk_end > chunk_start:
@@ -693,17 +703,21 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         # float32 from here on, like the official front end: float64 audio is rounded first (its features then
         # match a float64 computation within ~3e-5), and the finiteness check sees the values actually used.
         waveforms, lengths = self._collate(raw_speech, device)
-        self._check_clips(waveforms, lengths)
-        features = compute_beats_fbank(
+        self._check_lengths(lengths)
+        # What compute_beats_fbank does, minus the input checks done above, plus the sums for the NaN check.
+        feature_sums: list[torch.Tensor] = []
+        features = _fbank(
             waveforms,
-            lengths if len(set(lengths)) > 1 else None,
-            num_mel_bins=self.feature_size,
-            sample_frequency=self.sampling_rate,
-            fbank_mean=self.fbank_mean,
-            fbank_std=self.fbank_std,
-            padding_value=self.padding_value,
+            torch.tensor(lengths) if len(set(lengths)) > 1 else None,
+            self.feature_size,
+            self.sampling_rate,
+            self.padding_value,
+            scale=_INT16_SCALE,
+            norm=(self.fbank_mean, 2 * self.fbank_std),
             exact=self.exact_fbank,
+            feature_sums=feature_sums,
         )
+        self._check_finite(waveforms, lengths, feature_sums)
         frame_counts = [num_fbank_frames(length, self.sampling_rate) for length in lengths]
         if (
             padding in (True, "longest", PaddingStrategy.LONGEST)
@@ -780,7 +794,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
             row[: clip.shape[0]] = _to_float32(clip, device)
         return waveforms, lengths
 
-    def _check_clips(self, waveforms: torch.Tensor, lengths: list[int]) -> None:
+    def _check_lengths(self, lengths: list[int]) -> None:
         minimum = self.min_num_samples
         for index, length in enumerate(lengths):
             if length == 0:
@@ -791,9 +805,17 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
                     f"{minimum} samples ({minimum / self.sampling_rate:.3f} s, {_MIN_FRAMES} frames = one patch) "
                     "BEATs needs. Pad it with zeros to that length or drop it."
                 )
-        # A sum is NaN or infinite whenever a sample is, in one fast pass (isfinite makes several); only then are the
-        # samples checked one by one, which also tells a finite sum that overflowed from a real NaN/Inf.
-        if bool(torch.isfinite(waveforms.sum())):
+
+    def _check_finite(self, waveforms: torch.Tensor, lengths: list[int], feature_sums: list[torch.Tensor]) -> None:
+        """Reject NaN or infinite samples, looking at the samples themselves only when a fast check fails."""
+        # A NaN or infinite sample makes every feature of its frames NaN (through the frame mean), so the sums of the
+        # features, taken block by block while in cache, find it; the samples after a clip's last frame are in no
+        # frame and are summed directly. A NaN/Inf sum can also come from finite audio loud enough to overflow: only
+        # then are the samples checked one by one, which tells the two apart.
+        window, hop, _ = _frame_geometry(self.sampling_rate)
+        framed = min((num_fbank_frames(length, self.sampling_rate) - 1) * hop + window for length in lengths)
+        unframed = waveforms[:, framed:].sum()
+        if bool(torch.isfinite(torch.stack([*feature_sums, unframed]).sum())):
             return
         finite = torch.isfinite(waveforms).all(dim=1)
         if not bool(finite.all()):
