@@ -14,7 +14,7 @@ Timed (torch.set_num_threads(2), warm-up runs, then the median of --repeats runs
 - ours, extractor: `BeatsFeatureExtractor()(waveforms, sampling_rate=16000, return_tensors="pt")`, the full
   Hugging Face call (input checks, padding, attention mask).
 - the same two with the fast filter bank (`exact=False` / `exact_fbank=False`: power as re^2 + im^2 and a banded
-  mel product; within ~2e-7 of the official features instead of bit-identical).
+  mel product, one multiply-add normalisation; within ~3e-7 of the official features instead of bit-identical).
 
 Speed-up = official / ours (median of per-round ratios); goal >= 3x. Max |ours - official| over all features
 (0 means bit-identical). With --ours-python, ours is also timed under that interpreter (the project's torch), in a

@@ -538,7 +538,7 @@ def test_direct_longest_padding_equals_the_generic_pad(lengths):
 def test_fast_filter_bank_stays_within_the_tolerance_of_the_official_one(official):
     # exact=False changes rounding only (re^2 + im^2, a banded mel product, the normalisation as one multiply-add;
     # the time-domain steps are kept):
-    # within ~2e-7 of the exact features (the official ones on this machine), but not equal to them.
+    # within ~3e-7 of the exact features (the official ones on this machine), but not equal to them.
     waveform, lengths, fbank = official
     exact = compute_beats_fbank(waveform)
     fast = compute_beats_fbank(waveform, exact=False)

@@ -262,9 +262,9 @@ def compute_kaldi_fbank(
         exact (`bool`, defaults to `True`):
             `True` keeps every rounding step of torchaudio (the bit-exactness above). `False` computes the power
             spectrum as `re^2 + im^2` (not `|X|` rounded, then squared) and the mel product band by band over the
-            bins each group of filters covers: about 1.5-1.6x faster on CPU (2.7-3.4x the official per-clip loop
-            for 8 x 10 s clips, depending on the CPU, `bench/bench_feature_extraction.py`), within a few 1e-7 of
-            the exact energies (relative), i.e. a few 1e-7 absolute after the log. The framing, DC removal,
+            bins each group of filters covers: about 1.6x faster on CPU (~3-3.4x the official per-clip loop for
+            8 x 10 s clips, depending on the CPU, `bench/bench_feature_extraction.py`), within a few 1e-7 of the
+            exact energies (relative), i.e. a few 1e-7 absolute after the log. The framing, DC removal,
             pre-emphasis and window keep torchaudio's roundings in both modes: the lowest mel bins are
             ill-conditioned (pre-emphasis leaves them ~1e-3 of the energy), and reordering those steps moves them
             by ~1e-4.
@@ -601,7 +601,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
             Whether [`~BeatsFeatureExtractor.__call__`] returns the frame-level `attention_mask`.
         exact_fbank (`bool`, *optional*, defaults to `True`):
             `True`: features bit-identical to the official preprocessing. `False`: about 1.6x faster filter banks
-            within ~2e-7 of them (see [`compute_kaldi_fbank`]), e.g. for CPU data loading in training.
+            within ~3e-7 of them (see [`compute_kaldi_fbank`]), e.g. for CPU data loading in training.
     """
 
     model_input_names = ["input_values", "attention_mask"]
