@@ -197,15 +197,24 @@ def _addcmul_with_one_rounding(input, tensor1, tensor2, *, value=1, out=None):
     return exact.to(input.dtype) if out is None else out.copy_(exact)
 
 
-def test_one_pass_pre_emphasis_probe_rejects_a_fused_kernel(monkeypatch):
+def _addcmul_with_two_roundings(input, tensor1, tensor2, *, value=1, out=None):
+    # What the CPU kernel computes: the product rounded, then the sum rounded.
+    result = input + (tensor1 * value) * tensor2
+    return result if out is None else out.copy_(result)
+
+
+def test_one_pass_pre_emphasis_probe_accepts_two_roundings_and_rejects_one(monkeypatch):
     # The one-pass pre-emphasis (addcmul) is only used where it rounds like Kaldi's two steps; a kernel with a single
     # rounding must be detected, and the fbank must then fall back to two operations and stay bit-identical.
     clips = torch.from_numpy(np.stack([random_clip(16000, seed) for seed in range(3)]))
     exact, fast = compute_beats_fbank(clips), compute_beats_fbank(clips, exact=False)
-    assert fe_module._one_pass_pre_emphasis_is_exact(torch.device("cpu"), torch.float32)  # this CPU's torch
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(fe_module, "_one_pass_pre_emphasis_cache", {})
+    monkeypatch.setattr(torch, "addcmul", _addcmul_with_two_roundings)
+    assert fe_module._one_pass_pre_emphasis_is_exact(cpu, torch.float32)
     monkeypatch.setattr(fe_module, "_one_pass_pre_emphasis_cache", {})
     monkeypatch.setattr(torch, "addcmul", _addcmul_with_one_rounding)
-    assert not fe_module._one_pass_pre_emphasis_is_exact(torch.device("cpu"), torch.float32)
+    assert not fe_module._one_pass_pre_emphasis_is_exact(cpu, torch.float32)
     assert torch.equal(compute_beats_fbank(clips), exact)
     assert torch.equal(compute_beats_fbank(clips, exact=False), fast)
 
