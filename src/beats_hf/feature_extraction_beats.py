@@ -418,6 +418,11 @@ def _fbank(
         target = flat_out
     if not blocks:
         return out.fill_(padding_value)
+    # The frame means (DC offsets) in one operation for the whole batch rather than one per block: each operation
+    # has a fixed cost, and a row's mean does not depend on how many rows are reduced with it (bit-identical).
+    # `row_means[r]` is the mean of the frame whose features go to `target[r]`.
+    frame_means = frames.mean(dim=-1, keepdim=True)
+    row_means = frame_means[valid] if valid is not None else frame_means.view(batch * max_frames, 1)
 
     largest = max(block.shape[:-1].numel() for block, _ in blocks)
     scratch = _FbankScratch(largest, window, n_fft, device, dtype)
@@ -446,7 +451,8 @@ def _fbank(
         rows = block.shape[:-1].numel()
         views = scratch.views(block.shape)
         # Still an overlapping view of the samples until here; the subtraction makes the frames contiguous.
-        torch.sub(block, block.mean(dim=-1, keepdim=True), out=views.centred_like_block)
+        block_means = row_means[row0 : row0 + rows].view(*block.shape[:-1], 1)
+        torch.sub(block, block_means, out=views.centred_like_block)
         views.first_sample.copy_(views.centred_first)
         # Pre-emphasis y[i] = x[i] - 0.97 * x[i-1], then the window, written into the FFT buffer. Each step is
         # rounded separately and in Kaldi's order; fusing them would change the last bits.
