@@ -227,6 +227,24 @@ def test_two_step_pre_emphasis_fallback_is_bit_exact_with_torchaudio(monkeypatch
         assert torch.equal(compute_kaldi_fbank(clip * 2**15), kaldi.fbank(clip.unsqueeze(0) * 2**15, **KALDI_OPTIONS))
 
 
+@pytest.mark.parametrize("exact", [True, False])
+def test_strided_time_axis_gives_the_values_of_contiguous_clips(exact):
+    # A column-major batch (or a slice with a step) has a strided time axis; the frames are views of it, and the frame
+    # means would be reduced in another order (up to 5e-4 apart in the log energies) unless the samples are made
+    # contiguous first.
+    clips = torch.from_numpy(np.stack([random_clip(16000, seed) for seed in range(33)]))
+    column_major = clips.t().contiguous().t()
+    assert not column_major.is_contiguous()
+    expected = compute_kaldi_fbank(clips * 2**15, exact=exact)
+    assert torch.equal(compute_kaldi_fbank(column_major * 2**15, exact=exact), expected)
+    every_other = torch.from_numpy(np.stack([random_clip(32000, seed) for seed in range(3)]))[:, ::2]
+    assert torch.equal(
+        compute_beats_fbank(every_other, exact=exact), compute_beats_fbank(every_other.contiguous(), exact=exact)
+    )
+    features = BeatsFeatureExtractor(exact_fbank=exact)(column_major, sampling_rate=SR, return_tensors="pt")
+    assert torch.equal(features["input_values"], compute_beats_fbank(clips, exact=exact))
+
+
 def test_num_fbank_frames():
     assert [num_fbank_frames(n) for n in (0, 399, 400, 559, 560, 2800, 27000, 40000, 160000)] == [
         0,

@@ -180,18 +180,25 @@ def _one_pass_pre_emphasis_is_exact(device: torch.device, dtype: torch.dtype) ->
     addcmul computes `x + (value * x_prev) * 1`: the product is rounded before the sum, and multiplying by one is
     exact, so even a kernel compiled with fused multiply-adds gives the two-step result, in one pass instead of
     two. A kernel that fused `value * x_prev` into the addition would not; this probe (once per device and dtype,
-    strided like the real call, long enough for the vector loop and its tail) decides, and the caller falls back
-    to two operations if it fails.
+    on shifted views of one buffer written into a wider one like the real call, with rows of 402 samples so that
+    8- and 16-lane vector loops both leave a scalar tail) decides, and the caller falls back to two operations if
+    it fails.
     """
     key = (device, dtype)
     if key not in _one_pass_pre_emphasis_cache:
-        gen = torch.Generator().manual_seed(0)
-        probe = (torch.randn((8, 401), generator=gen) * 1e4).to(device=device, dtype=dtype)
-        one_pass = torch.addcmul(
-            probe[:, 1:], probe[:, :-1], torch.ones((), device=device, dtype=dtype), value=-_PREEMPHASIS
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        values = torch.randn((8, 403), generator=gen, device="cpu", dtype=torch.float32) * 1e4
+        probe = values.to(device=device, dtype=dtype)
+        written = torch.zeros((8, 512), device=device, dtype=dtype)
+        torch.addcmul(
+            probe[:, 1:],
+            probe[:, :-1],
+            torch.ones((), device=device, dtype=dtype),
+            value=-_PREEMPHASIS,
+            out=written[:, : probe.shape[1] - 1],
         )
         two_steps = probe[:, 1:] - probe[:, :-1] * _PREEMPHASIS
-        _one_pass_pre_emphasis_cache[key] = bool(torch.equal(one_pass, two_steps))
+        _one_pass_pre_emphasis_cache[key] = bool(torch.equal(written[:, : probe.shape[1] - 1], two_steps))
     return _one_pass_pre_emphasis_cache[key]
 
 
@@ -262,9 +269,10 @@ def compute_kaldi_fbank(
         exact (`bool`, defaults to `True`):
             `True` keeps every rounding step of torchaudio (the bit-exactness above). `False` computes the power
             spectrum as `re^2 + im^2` (not `|X|` rounded, then squared) and the mel product band by band over the
-            bins each group of filters covers: about 1.6x faster on CPU (~3-3.4x the official per-clip loop for
+            bins each group of filters covers: about 1.6x faster on CPU (2.8-3.4x the official per-clip loop for
             8 x 10 s clips, depending on the CPU, `bench/bench_feature_extraction.py`), within a few 1e-7 of the
-            exact energies (relative), i.e. a few 1e-7 absolute after the log. The framing, DC removal,
+            exact energies (relative), i.e. about one float32 step of the log (up to ~2e-6 for log energies near 20,
+            ~3e-7 after BEATs' normalisation). The framing, DC removal,
             pre-emphasis and window keep torchaudio's roundings in both modes: the lowest mel bins are
             ill-conditioned (pre-emphasis leaves them ~1e-3 of the energy), and reordering those steps moves them
             by ~1e-4.
@@ -322,7 +330,7 @@ def compute_beats_fbank(
         padding_value (`float`, defaults to 0.0):
             Value of the normalised features past the end of a clip (only when `lengths` is given).
         exact (`bool`, defaults to `True`):
-            `False` trades the bit-exactness for speed, see [`compute_kaldi_fbank`] (features within ~1e-7).
+            `False` trades the bit-exactness for speed, see [`compute_kaldi_fbank`] (features within ~3e-7).
 
     Returns:
         `torch.Tensor` of shape `(batch, num_frames, num_mel_bins)` (or `(num_frames, num_mel_bins)` for 1-D input).
@@ -367,6 +375,9 @@ def _fbank(
     With `feature_sums`, the sum of each finished block (or chunk) of features is appended to it while the block is
     still in cache: the feature extractor's NaN check, which a pass over the whole output would make ~4% slower.
     """
+    # Frames are views of the samples, and reductions over them round differently when the time axis is strided (a
+    # column-major batch, a slice): contiguous samples give every clip the values it gets alone, as torchaudio's.
+    waveforms = waveforms.contiguous()
     device, dtype = waveforms.device, waveforms.dtype
     batch, num_samples = waveforms.shape
     window, hop, n_fft = _frame_geometry(sample_frequency)
@@ -398,11 +409,11 @@ def _fbank(
         # gathered than handled one by one: compute only the frames inside each clip, as one set of rows.
         if ragged:
             valid = torch.arange(max_frames, device=device)[None, :] < torch.tensor(counts, device=device)[:, None]
-            rows = frames[valid]
-            target = torch.empty((rows.shape[0], num_mel_bins), device=device, dtype=dtype)
+            frame_rows = frames[valid]
+            target = torch.empty((frame_rows.shape[0], num_mel_bins), device=device, dtype=dtype)
         else:
-            rows, target = frames.reshape(-1, window), flat_out
-        blocks = _split_rows(rows, _CPU_BLOCK_FRAMES if device.type == "cpu" else None)
+            frame_rows, target = frames.reshape(-1, window), flat_out
+        blocks = _split_rows(frame_rows, _CPU_BLOCK_FRAMES if device.type == "cpu" else None)
     elif not ragged and _MIN_FRAMES <= max_frames < _CPU_BLOCK_FRAMES:
         per_block = _CPU_BLOCK_FRAMES // max_frames
         blocks = [(frames[b : b + per_block], b * max_frames) for b in range(0, batch, per_block)]
@@ -418,11 +429,16 @@ def _fbank(
         target = flat_out
     if not blocks:
         return out.fill_(padding_value)
-    # The frame means (DC offsets) in one operation for the whole batch rather than one per block: each operation
-    # has a fixed cost, and a row's mean does not depend on how many rows are reduced with it (bit-identical).
-    # `row_means[r]` is the mean of the frame whose features go to `target[r]`.
-    frame_means = frames.mean(dim=-1, keepdim=True)
-    row_means = frame_means[valid] if valid is not None else frame_means.view(batch * max_frames, 1)
+    # The frame means (DC offsets) in one operation for all the rows computed rather than one per block: each
+    # operation has a fixed cost, and on CPU a row's mean does not depend on how many rows are reduced with it
+    # (bit-identical). `row_means[r]` is the mean of the frame whose features go to `target[r]`. A ragged batch
+    # split clip by clip keeps per-block means: the whole batch would include all its padded frames.
+    if valid is not None:
+        row_means = frame_rows.mean(dim=-1, keepdim=True)
+    elif not ragged:
+        row_means = frames.mean(dim=-1, keepdim=True).view(batch * max_frames, 1)
+    else:
+        row_means = None
 
     largest = max(block.shape[:-1].numel() for block, _ in blocks)
     scratch = _FbankScratch(largest, window, n_fft, device, dtype)
@@ -451,11 +467,15 @@ def _fbank(
         rows = block.shape[:-1].numel()
         views = scratch.views(block.shape)
         # Still an overlapping view of the samples until here; the subtraction makes the frames contiguous.
-        block_means = row_means[row0 : row0 + rows].view(*block.shape[:-1], 1)
+        if row_means is None:
+            block_means = block.mean(dim=-1, keepdim=True)
+        else:
+            block_means = row_means[row0 : row0 + rows].view(*block.shape[:-1], 1)
         torch.sub(block, block_means, out=views.centred_like_block)
         views.first_sample.copy_(views.centred_first)
         # Pre-emphasis y[i] = x[i] - 0.97 * x[i-1], then the window, written into the FFT buffer. Each step is
-        # rounded separately and in Kaldi's order; fusing them would change the last bits.
+        # rounded separately and in Kaldi's order (addcmul keeps the product's and the difference's roundings, as
+        # its probe checks); fusing steps into one rounding would change the last bits.
         if one_pass_pre_emphasis:
             torch.addcmul(views.centred, views.previous, unit, value=-_PREEMPHASIS, out=views.windowed)
         else:
