@@ -126,16 +126,14 @@ def _cached_constants(
     return _constant_cache[key]
 
 
-# Filter groups of the fast (`exact=False`) mel product. Each matrix product has a fixed cost (~15 us on 2 CPU
-# cores) besides its arithmetic, and BLAS runs fastest with multiples of 16 filters: so groups take 32 filters where
-# those span few FFT bins (the low, narrow filters) and 16 elsewhere. For BEATs' 128 filters this gives 6 products
-# over 16% of the dense matrix's entries, the fastest of all partitions into 16-filter units we measured
-# (`bench/bench_feature_extraction.py`).
+# Filter groups of the fast (`exact=False`) mel product: 16 consecutive filters each, over the FFT bins where any of
+# them is nonzero (13% of the dense matrix's products for BEATs' 128 filters). BLAS runs fastest with multiples of 16
+# filters, and on chunks of 4096 frames no other partition into 16-filter units was faster beyond the noise
+# (`bench/profile_mel_bands.py`).
 _MEL_BAND_FILTERS = 16
-_MEL_BAND_MAX_MERGED_BINS = 48
-# Output rows per chunk of the fast mode's mel products (~4 MB of power spectra): on 2 CPU cores, products, log and
-# normalisation over 4096 rows take ~15% less time than over each block of ~1000 (~5% of the whole filter bank), and
-# larger chunks gain nothing more.
+# Output rows per chunk of the fast mode's mel products (~4 MB of power spectra): each operation has a fixed cost,
+# so products, log and normalisation over chunks gathered from several blocks of frames beat one set per block
+# (`bench/compare_fbank_revisions.py`).
 _FAST_MEL_CHUNK_FRAMES = 4096
 _band_cache: dict[tuple, list[tuple[int, int, int, int, torch.Tensor]]] = {}
 
@@ -151,21 +149,12 @@ def _mel_bands(
     key = (num_mel_bins, float(sample_frequency), device, dtype)
     if key not in _band_cache:
         mel, _ = _cached_constants(num_mel_bins, sample_frequency, device, dtype)
-        used = mel != 0
-
-        def bin_span(first: int, end: int) -> tuple[int, int]:
-            bins = used[first:end].any(dim=0).nonzero().flatten()
-            return (int(bins.min()), int(bins.max()) + 1) if bins.numel() else (0, 1)
-
-        bands, first = [], 0
-        while first < num_mel_bins:
-            end = min(first + 2 * _MEL_BAND_FILTERS, num_mel_bins)
-            low, high = bin_span(first, end)
-            if high - low > _MEL_BAND_MAX_MERGED_BINS:
-                end = min(first + _MEL_BAND_FILTERS, num_mel_bins)
-                low, high = bin_span(first, end)
+        bands = []
+        for first in range(0, num_mel_bins, _MEL_BAND_FILTERS):
+            end = min(first + _MEL_BAND_FILTERS, num_mel_bins)
+            used = (mel[first:end] != 0).any(dim=0).nonzero().flatten()
+            low, high = (int(used.min()), int(used.max()) + 1) if used.numel() else (0, 1)
             bands.append((first, end, low, high, mel[first:end, low:high].t().contiguous()))
-            first = end
         _band_cache[key] = bands
     return _band_cache[key]
 
