@@ -334,8 +334,26 @@ def compute_beats_fbank(
     dtype = _compute_dtype(waveforms.dtype)
     batch, num_samples = waveforms.shape
     lengths = _as_length_tensor(lengths, batch, num_samples)
-    out = _fbank(
-        waveforms.to(dtype),
+    out = _beats_fbank(
+        waveforms.to(dtype), lengths, num_mel_bins, sample_frequency, fbank_mean, fbank_std, padding_value, exact
+    )
+    return out[0] if single else out
+
+
+def _beats_fbank(
+    waveforms: torch.Tensor,
+    lengths: torch.Tensor | None,
+    num_mel_bins: int,
+    sample_frequency: float,
+    fbank_mean: float,
+    fbank_std: float,
+    padding_value: float,
+    exact: bool,
+    feature_sums: list[torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """The BEATs preprocessing on checked (batch, samples) input in the compute dtype: int16 scale, fbank, norm."""
+    return _fbank(
+        waveforms,
         lengths,
         num_mel_bins,
         sample_frequency,
@@ -343,8 +361,8 @@ def compute_beats_fbank(
         scale=_INT16_SCALE,
         norm=(fbank_mean, 2 * fbank_std),
         exact=exact,
+        feature_sums=feature_sums,
     )
-    return out[0] if single else out
 
 
 def _fbank(
@@ -433,24 +451,33 @@ def _fbank(
     scratch = _FbankScratch(largest, window, n_fft, device, dtype)
     one_pass_pre_emphasis = _one_pass_pre_emphasis_is_exact(device, dtype)
     unit = torch.ones((), device=device, dtype=dtype)
+    if norm is not None and not exact:
+        norm_shift = torch.tensor(-norm[0] / norm[1], device=device, dtype=dtype)
+
+    def finish_energies(energies: torch.Tensor) -> None:
+        """Log mel energies, normalised, in place; the exact mode keeps torchaudio's two normalisation roundings."""
+        energies.clamp_min_(_LOG_FLOOR).log_()
+        if norm is not None and exact:
+            energies.sub_(norm[0]).div_(norm[1])
+        elif norm is not None:
+            torch.add(norm_shift, energies, alpha=1.0 / norm[1], out=energies)
+        if feature_sums is not None:
+            feature_sums.append(energies.sum())
+
     if not exact:
         # The fast mode's mel products, log and normalisation run on chunks of up to _FAST_MEL_CHUNK_FRAMES
         # consecutive output rows, gathered from several blocks: each operation has a fixed cost, and these are
-        # cheap per frame. The power spectra of the pending chunk wait in `power`.
+        # cheap per frame. The power spectra of the pending chunk wait in `power` (never more rows than the call has).
         bands = _mel_bands(num_mel_bins, sample_frequency, device, dtype)
-        power = torch.empty((max(largest, _FAST_MEL_CHUNK_FRAMES), n_fft // 2 + 1), device=device, dtype=dtype)
-        norm_shift = None if norm is None else torch.tensor(-norm[0] / norm[1], device=device, dtype=dtype)
+        capacity = min(target.shape[0], max(largest, _FAST_MEL_CHUNK_FRAMES))
+        power = torch.empty((capacity, n_fft // 2 + 1), device=device, dtype=dtype)
         chunk_start = chunk_end = 0
 
         def finish_chunk() -> None:
             chunk_power, energies = power[: chunk_end - chunk_start], target[chunk_start:chunk_end]
             for first, end, low, high, weights in bands:
                 torch.matmul(chunk_power[:, low:high], weights, out=energies[:, first:end])
-            energies.clamp_min_(_LOG_FLOOR).log_()
-            if norm is not None:
-                torch.add(norm_shift, energies, alpha=1.0 / norm[1], out=energies)
-            if feature_sums is not None:
-                feature_sums.append(energies.sum())
+            finish_energies(energies)
 
     for block, row0 in blocks:
         rows = block.shape[:-1].numel()
@@ -479,11 +506,7 @@ def _fbank(
             # Multiplying by the transposed view of the (mels, bins) matrix, like torchaudio, keeps BLAS on the same
             # kernel; a contiguous (bins, mels) copy rounds differently for matrices of fewer than 16 rows.
             torch.matmul(block_power, mel.t(), out=energies)
-            energies.clamp_min_(_LOG_FLOOR).log_()
-            if norm is not None:
-                energies.sub_(norm[0]).div_(norm[1])
-            if feature_sums is not None:
-                feature_sums.append(energies.sum())
+            finish_energies(energies)
         else:
             if row0 != chunk_end or chunk_end - chunk_start + rows > power.shape[0]:
                 if chunk_end > chunk_start:
@@ -721,16 +744,16 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         self._check_lengths(lengths)
         # What compute_beats_fbank does, minus the input checks done above, plus the sums for the NaN check.
         feature_sums: list[torch.Tensor] = []
-        features = _fbank(
+        features = _beats_fbank(
             waveforms,
             torch.tensor(lengths) if len(set(lengths)) > 1 else None,
             self.feature_size,
             self.sampling_rate,
+            self.fbank_mean,
+            self.fbank_std,
             self.padding_value,
-            scale=_INT16_SCALE,
-            norm=(self.fbank_mean, 2 * self.fbank_std),
-            exact=self.exact_fbank,
-            feature_sums=feature_sums,
+            self.exact_fbank,
+            feature_sums,
         )
         self._check_finite(waveforms, lengths, feature_sums)
         frame_counts = [num_fbank_frames(length, self.sampling_rate) for length in lengths]
