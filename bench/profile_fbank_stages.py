@@ -6,11 +6,12 @@ Command (from the repository root; ~10 s):
 
 Each stage of `beats_hf.feature_extraction_beats._fbank` is timed on its own over the whole batch (best and median
 of --repeats runs, 2 threads): DC removal, pre-emphasis + window, the 512-point real FFT, the magnitude (`hypot`, then
-squared: the official code squares `|X|`, and that rounding must be kept for identical bits), the mel product (a
-(7984 x 257) @ (257 x 128) GEMM, which must stay a dense BLAS product for identical bits) and log + normalisation.
+squared: the official code squares `|X|`, and that rounding must be kept for identical bits), the mel product (the
+dense (7984 x 257) @ (257 x 128) GEMM torchaudio runs, and the banded product the kernel runs where it gives the same
+bits, see `_dense_equal_band_split`) and log + normalisation; then the fast mode's `re^2 + im^2` and both whole calls.
 
-The sum of the stages that bit-exactness pins (FFT, magnitude, mel GEMM) is the floor of any bit-exact
-implementation on this machine; compare it with the official per-clip loop's time from
+The sum of the stages that bit-exactness pins (FFT, magnitude, the cheapest mel product with the dense bits) is the
+floor of any bit-exact implementation on this machine; compare it with the official per-clip loop's time from
 `bench_feature_extraction.py` to see which speed-up is reachable at all. Writes bench/results/profile_fbank_stages.json.
 """
 
@@ -35,7 +36,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     C.setup_threads(2)
-    from beats_hf.feature_extraction_beats import _cached_constants, compute_beats_fbank
+    from beats_hf.feature_extraction_beats import (
+        _banded_mel_product,
+        _cached_constants,
+        _dense_equal_band_split,
+        _mel_bands,
+        compute_beats_fbank,
+    )
 
     audio = C.make_waveforms(args.batch, args.seconds)
     waveforms = audio * 2**15
@@ -62,17 +69,30 @@ def main() -> None:
         real = parts[..., 0].contiguous()
         return torch.hypot(real, parts[..., 1].contiguous(), out=real).pow_(2)
 
+    def fast_power():
+        squares = parts.reshape(num_rows, 2 * (N_FFT // 2 + 1)).square()
+        return squares[:, 0::2] + squares[:, 1::2]
+
     power = magnitude_squared()
     energies = torch.empty(num_rows, 128)
+    split_every = _dense_equal_band_split(128, 16000.0, waveforms.device, waveforms.dtype)
+    bands = None if split_every is None else _mel_bands(128, 16000.0, waveforms.device, waveforms.dtype, split_every)
+    if bands is None:
+        print("no banded product gives the dense product's bits here: the exact mode multiplies densely")
     stages = {
         "DC removal": (lambda: frames - frames.mean(dim=-1, keepdim=True), False),
         "pre-emphasis + window": (pre_emphasis_and_window, False),
         "rfft 512": (lambda: torch.fft.rfft(fft_in), True),
         "|X| (hypot) squared": (magnitude_squared, True),
-        "mel GEMM": (lambda: torch.matmul(power, mel.t(), out=energies), True),
+        "mel GEMM, dense": (lambda: torch.matmul(power, mel.t(), out=energies), bands is None),
+        "mel product, banded (dense bits)": (lambda: _banded_mel_product(power, bands, energies), True),
         "log + normalise": (lambda: energies.clamp_min(1.1920928955078125e-07).log_().sub_(15.4).div_(13.1), False),
+        "fast mode: re^2 + im^2": (fast_power, None),
         "whole compute_beats_fbank": (lambda: compute_beats_fbank(audio), None),
+        "whole, exact=False": (lambda: compute_beats_fbank(audio, exact=False), None),
     }
+    if bands is None:
+        del stages["mel product, banded (dense bits)"]
     rows = []
     for name, (fn, pinned) in stages.items():
         stats = C.time_fn(fn, 3, args.repeats)

@@ -168,9 +168,9 @@ def test_clips_shorter_than_a_patch_alone_or_in_equal_length_batches():
 @pytest.mark.parametrize("exact", [True, False])
 def test_cpu_blocking_does_not_change_values(monkeypatch, exact):
     # Long clips are split into blocks of at most _CPU_BLOCK_FRAMES frames and short ones grouped into blocks; with
-    # a 100-frame limit these small inputs take both paths (and the gathered path of ragged batches). The fast mode
-    # also gathers blocks into chunks of output rows for its mel products: 150-frame chunks end inside clips, at
-    # clip ends and at the padding between the clips of a ragged batch.
+    # a 100-frame limit these small inputs take both paths (and the gathered path of ragged batches). The banded mel
+    # products gather blocks into chunks of output rows: 150-frame chunks end inside clips, at clip ends and at the
+    # padding between the clips of a ragged batch.
     long_batch = torch.from_numpy(np.stack([random_clip(24000, 7), random_clip(24000, 8)]))  # 148 frames each
     short_batch = torch.from_numpy(np.stack([random_clip(4800, seed) for seed in range(7)]))  # 28 frames each
 
@@ -183,10 +183,10 @@ def test_cpu_blocking_does_not_change_values(monkeypatch, exact):
         ]
 
     monkeypatch.setattr(fe_module, "_CPU_BLOCK_FRAMES", 100)
-    monkeypatch.setattr(fe_module, "_FAST_MEL_CHUNK_FRAMES", 150)
+    monkeypatch.setattr(fe_module, "_MEL_CHUNK_FRAMES", 150)
     blocked = run()
     monkeypatch.setattr(fe_module, "_CPU_BLOCK_FRAMES", 10**9)
-    monkeypatch.setattr(fe_module, "_FAST_MEL_CHUNK_FRAMES", 10**6)
+    monkeypatch.setattr(fe_module, "_MEL_CHUNK_FRAMES", 10**6)
     for a, b in zip(blocked, run()):
         assert torch.equal(a, b)
 
@@ -225,6 +225,62 @@ def test_two_step_pre_emphasis_fallback_is_bit_exact_with_torchaudio(monkeypatch
     for seed, n in enumerate((2800, 16000, 40000)):
         clip = torch.from_numpy(random_clip(n, seed))
         assert torch.equal(compute_kaldi_fbank(clip * 2**15), kaldi.fbank(clip.unsqueeze(0) * 2**15, **KALDI_OPTIONS))
+
+
+def _power_spectra(rows, seed):
+    clip = torch.from_numpy(random_clip(160 * rows + 240, seed)) * 2**15
+    frames = clip.unfold(0, 400, 160) * torch.hann_window(400, periodic=False)
+    return torch.fft.rfft(frames, n=512).abs().square()
+
+
+def test_banded_mel_product_reproduces_the_dense_one_where_the_probe_allows_it():
+    # The exact mode multiplies band by band only with pieces cut where the probe found BLAS's summation blocks; on
+    # spectra it never saw, of row counts it never tried, that must still be the dense product, bit for bit.
+    cpu = torch.device("cpu")
+    split_every = fe_module._dense_equal_band_split(128, 16000.0, cpu, torch.float32)
+    mel, _ = fe_module._cached_constants(128, 16000.0, cpu, torch.float32)
+    if split_every is None:
+        pytest.skip("no banded product reproduces this machine's dense BLAS product; the exact mode keeps it dense")
+    bands = fe_module._mel_bands(128, 16000.0, cpu, torch.float32, split_every)
+    for band in bands:
+        bins = [b for low, high, _ in band.pieces for b in range(low, high)]
+        assert bins == list(range(bins[0], bins[-1] + 1))  # contiguous, in order, nothing twice
+        assert all((low // split_every) == ((high - 1) // split_every) for low, high, _ in band.pieces if split_every)
+        assert not bool(mel[band.first : band.end, : bins[0]].any()) and not bool(
+            mel[band.first : band.end, bins[-1] + 1 :].any()
+        )
+    for rows, seed in ((16, 1), (333, 2), (2999, 3)):
+        power = _power_spectra(rows, seed)
+        banded = torch.empty((rows, 128))
+        fe_module._banded_mel_product(power, bands, banded)
+        assert torch.equal(banded, torch.matmul(power, mel.t()))
+
+
+def test_band_probe_declines_a_blas_that_rounds_the_dense_product_otherwise(monkeypatch):
+    # A BLAS that summed the dense product in another order (here: exactly, rounded once) matches no split, and the
+    # probe must say so rather than pick the nearest.
+    real_matmul = torch.matmul
+
+    def matmul_rounded_once(a, b, *, out=None):
+        if a.shape[-1] != 257:  # the band pieces keep the real kernel
+            return real_matmul(a, b, out=out)
+        result = real_matmul(a.double(), b.double()).to(a.dtype)
+        return result if out is None else out.copy_(result)
+
+    monkeypatch.setattr(fe_module, "_band_split_cache", {})
+    monkeypatch.setattr(torch, "matmul", matmul_rounded_once)
+    assert fe_module._dense_equal_band_split(128, 16000.0, torch.device("cpu"), torch.float32) is None
+
+
+def test_dense_fallback_of_the_exact_mode_gives_the_same_bits(monkeypatch):
+    # Where no banded product reproduces the dense one, the exact mode multiplies densely per block; both paths
+    # must give torchaudio's values (checked against torchaudio itself in test_bit_exact_with_torchaudio_*).
+    lengths = [2800, 16000, 40000, 1500]
+    clips = torch.from_numpy(np.stack([random_clip(40000, seed) for seed in range(4)]))
+    banded = compute_beats_fbank(clips, lengths)
+    monkeypatch.setattr(fe_module, "_dense_equal_band_split", lambda *args: None)
+    assert torch.equal(compute_beats_fbank(clips, lengths), banded)
+    assert torch.equal(compute_beats_fbank(clips[2]), banded[2])
 
 
 @pytest.mark.parametrize("exact", [True, False])

@@ -4,9 +4,10 @@
 The official BEATs code (`BEATs.preprocess`) turns 16 kHz audio into features with
 `torchaudio.compliance.kaldi.fbank`, one clip at a time. This module computes the same numbers without torchaudio
 (which Hub remote code cannot rely on), on a whole batch at once and on any device. On CPU in float32 the result is
-bit-identical to the torchaudio computation: every rounding step happens in the same order and dtype (the two
-substitutions give the same values faster: `hypot` for complex `abs`, both correctly rounded, and a one-pass
-pre-emphasis whose roundings are checked against the two-step one at run time).
+bit-identical to the torchaudio computation: every rounding step happens in the same order and dtype (the three
+substitutions give the same values faster: `hypot` for complex `abs`, both correctly rounded; a one-pass
+pre-emphasis; and the mel product band by band over the bins the filters cover, cut where BLAS cuts the dense sum;
+the last two are checked against torchaudio's operations at run time, with a fallback to them).
 
 Public functions:
 
@@ -126,37 +127,116 @@ def _cached_constants(
     return _constant_cache[key]
 
 
-# Filter groups of the fast (`exact=False`) mel product: 16 consecutive filters each, over the FFT bins where any of
-# them is nonzero (13% of the dense matrix's products for BEATs' 128 filters). BLAS runs fastest with multiples of 16
-# filters, and on chunks of 4096 frames no other partition into 16-filter units was faster beyond the noise
-# (`bench/profile_mel_bands.py`).
+# The mel product over bands of the mel matrix: groups of 16 consecutive filters, each multiplied over only the FFT
+# bins where any of them is nonzero (13% of the dense matrix's products for BEATs' 128 filters). BLAS runs fastest
+# with multiples of 16 filters, and on chunks of 4096 frames no other partition into 16-filter units was faster
+# beyond the noise (`bench/profile_mel_bands.py`).
 _MEL_BAND_FILTERS = 16
-# Output rows per chunk of the fast mode's mel products (~4 MB of power spectra): each operation has a fixed cost,
-# so products, log and normalisation over chunks gathered from several blocks of frames beat one set per block
+# Output rows per chunk of the banded mel products (~4 MB of power spectra): each operation has a fixed cost, so
+# products, log and normalisation over chunks gathered from several blocks of frames beat one set per block
 # (`bench/compare_fbank_revisions.py`).
-_FAST_MEL_CHUNK_FRAMES = 4096
-_band_cache: dict[tuple, list[tuple[int, int, int, int, torch.Tensor]]] = {}
+_MEL_CHUNK_FRAMES = 4096
+# Inner-dimension block sizes a BLAS may split the dense product into (each block summed on its own, then added to
+# the output), tried in this order by `_dense_equal_band_split`; 0 means no split.
+_BLAS_SPLIT_CANDIDATES = (0, 128, 256, 64, 96, 192, 384, 512)
+
+
+@dataclass(frozen=True)
+class _MelBand:
+    """Filters `first:end` of the mel matrix, as pieces `(first_bin, end_bin, weights (bins, filters))` in bin order."""
+
+    first: int
+    end: int
+    pieces: tuple[tuple[int, int, torch.Tensor], ...]
+
+
+_band_cache: dict[tuple, list[_MelBand]] = {}
 
 
 def _mel_bands(
-    num_mel_bins: int, sample_frequency: float, device: torch.device, dtype: torch.dtype
-) -> list[tuple[int, int, int, int, torch.Tensor]]:
-    """
-    The mel matrix as contiguous groups of filters, each with the FFT bins where any filter of the group is nonzero:
-    `(first_filter, end_filter, first_bin, end_bin, weights (bins, filters))`. The filters are triangles over a few
-    neighbouring bins, so the product over the bands equals the dense product up to float rounding.
-    """
-    key = (num_mel_bins, float(sample_frequency), device, dtype)
+    num_mel_bins: int, sample_frequency: float, device: torch.device, dtype: torch.dtype, split_every: int = 0
+) -> list[_MelBand]:
+    """`_build_mel_bands`, built once per arguments."""
+    key = (num_mel_bins, float(sample_frequency), device, dtype, split_every)
     if key not in _band_cache:
-        mel, _ = _cached_constants(num_mel_bins, sample_frequency, device, dtype)
-        bands = []
-        for first in range(0, num_mel_bins, _MEL_BAND_FILTERS):
-            end = min(first + _MEL_BAND_FILTERS, num_mel_bins)
-            used = (mel[first:end] != 0).any(dim=0).nonzero().flatten()
-            low, high = (int(used.min()), int(used.max()) + 1) if used.numel() else (0, 1)
-            bands.append((first, end, low, high, mel[first:end, low:high].t().contiguous()))
-        _band_cache[key] = bands
+        _band_cache[key] = _build_mel_bands(num_mel_bins, sample_frequency, device, dtype, split_every)
     return _band_cache[key]
+
+
+def _build_mel_bands(
+    num_mel_bins: int, sample_frequency: float, device: torch.device, dtype: torch.dtype, split_every: int
+) -> list[_MelBand]:
+    """
+    The mel matrix as groups of `_MEL_BAND_FILTERS` filters over the bins where any filter of the group is nonzero,
+    each group cut into pieces at the multiples of `split_every` (0: one piece). The filters are triangles over a
+    few neighbouring bins, so the sum of the pieces' products equals the dense product up to float rounding, and
+    bit for bit when the pieces follow the dense product's own summation blocks (`_dense_equal_band_split`).
+    """
+    mel, _ = _cached_constants(num_mel_bins, sample_frequency, device, dtype)
+    bands = []
+    for first in range(0, num_mel_bins, _MEL_BAND_FILTERS):
+        end = min(first + _MEL_BAND_FILTERS, num_mel_bins)
+        used = (mel[first:end] != 0).any(dim=0).nonzero().flatten()
+        low, high = (int(used.min()), int(used.max()) + 1) if used.numel() else (0, 1)
+        edges = [low]
+        if split_every:
+            edges += range((low // split_every + 1) * split_every, high, split_every)
+        edges.append(high)
+        pieces = tuple((a, b, mel[first:end, a:b].t().contiguous()) for a, b in zip(edges[:-1], edges[1:]))
+        bands.append(_MelBand(first, end, pieces))
+    return bands
+
+
+def _banded_mel_product(power: torch.Tensor, bands: list[_MelBand], out: torch.Tensor) -> None:
+    """`out = power @ mel.T` band by band: the first piece of a band is written, the later ones added in bin order."""
+    for band in bands:
+        energies = out[:, band.first : band.end]
+        (low, high, weights), *rest = band.pieces
+        torch.matmul(power[:, low:high], weights, out=energies)
+        for low, high, weights in rest:
+            torch.addmm(energies, power[:, low:high], weights, out=energies)
+
+
+_band_split_cache: dict[tuple, int | None] = {}
+
+
+def _dense_equal_band_split(
+    num_mel_bins: int, sample_frequency: float, device: torch.device, dtype: torch.dtype
+) -> int | None:
+    """
+    The `split_every` for which the banded mel product gives the dense `power @ mel.T` bit for bit on this device,
+    or None if no candidate does (the exact mode then keeps the dense product).
+
+    A zero weight leaves a multiply-add chain unchanged (`p * 0 + c == c`), so a band's product equals the dense one
+    exactly when BLAS sums each output along the inner dimension in one chain per block of bins and adds the blocks
+    to the output in order, and the band's pieces start where those blocks do (MKL's single-precision kernel on
+    AVX-512 sums blocks of 128 bins). Which block size, if any, is decided once per device, dtype and thread count,
+    on values spread over many decades and at several row counts.
+    """
+    key = (num_mel_bins, float(sample_frequency), device, dtype, torch.get_num_threads())
+    if key not in _band_split_cache:
+        _, _, n_fft = _frame_geometry(sample_frequency)
+        mel, _ = _cached_constants(num_mel_bins, sample_frequency, device, dtype)
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        # Log-normal "power spectra" over ~15 decades, so that any other order of roundings shows; the rows of a
+        # full chunk repeat 1024 random ones (the kernel BLAS picks depends on the shape, not on the values).
+        rows = _MEL_CHUNK_FRAMES
+        levels = torch.randn((1024, n_fft // 2 + 1), generator=gen, device="cpu", dtype=torch.float32).mul_(4.0)
+        power = levels.exp_().repeat(-(-rows // 1024), 1)[:rows].to(device=device, dtype=dtype)
+        dense = torch.matmul(power, mel.t())
+        out = torch.empty_like(dense)
+
+        def reproduces_dense(split_every: int) -> bool:
+            bands = _build_mel_bands(num_mel_bins, sample_frequency, device, dtype, split_every)
+            # Row counts of the kernel's chunks: the fewest that are banded (16), an odd count, a full chunk.
+            for count in (_MIN_FRAMES, 1001, rows):
+                _banded_mel_product(power[:count], bands, out[:count])
+                if not torch.equal(out[:count], dense if count == rows else torch.matmul(power[:count], mel.t())):
+                    return False
+            return True
+
+        _band_split_cache[key] = next((split for split in _BLAS_SPLIT_CANDIDATES if reproduces_dense(split)), None)
+    return _band_split_cache[key]
 
 
 _one_pass_pre_emphasis_cache: dict[tuple, bool] = {}
@@ -256,15 +336,13 @@ def compute_kaldi_fbank(
         padding_value (`float`, defaults to 0.0):
             Value written to frames past the end of a clip (only when `lengths` is given).
         exact (`bool`, defaults to `True`):
-            `True` keeps every rounding step of torchaudio (the bit-exactness above). `False` computes the power
-            spectrum as `re^2 + im^2` (not `|X|` rounded, then squared) and the mel product band by band over the
-            bins each group of filters covers: about 1.6x faster on CPU (2.8-3.4x the official per-clip loop for
-            8 x 10 s clips, depending on the CPU, `bench/bench_feature_extraction.py`), within a few 1e-7 of the
-            exact energies (relative), i.e. about one float32 step of the log (up to ~2e-6 for log energies near 20,
-            ~3e-7 after BEATs' normalisation). The framing, DC removal,
-            pre-emphasis and window keep torchaudio's roundings in both modes: the lowest mel bins are
-            ill-conditioned (pre-emphasis leaves them ~1e-3 of the energy), and reordering those steps moves them
-            by ~1e-4.
+            `True` keeps every rounding of torchaudio (the bit-exactness above). `False` computes the power spectrum
+            as `re^2 + im^2` (not `|X|` rounded, then squared) and the normalisation as one multiply-add: about 1.2x
+            faster on CPU (~3x the official per-clip loop for 8 x 10 s clips, `bench/bench_feature_extraction.py`),
+            within a few 1e-7 of the exact energies (relative), i.e. about one float32 step of the log (up to ~2e-6
+            for log energies near 20, ~3e-7 after BEATs' normalisation). The framing, DC removal, pre-emphasis and
+            window keep torchaudio's roundings in both modes: the lowest mel bins are ill-conditioned (pre-emphasis
+            leaves them ~1e-3 of the energy), and reordering those steps moves them by ~1e-4.
 
     Returns:
         `torch.Tensor` of shape `(batch, num_frames, num_mel_bins)` (or `(num_frames, num_mel_bins)` for 1-D input),
@@ -464,19 +542,22 @@ def _fbank(
         if feature_sums is not None:
             feature_sums.append(energies.sum())
 
-    if not exact:
-        # The fast mode's mel products, log and normalisation run on chunks of up to _FAST_MEL_CHUNK_FRAMES
-        # consecutive output rows, gathered from several blocks: each operation has a fixed cost, and these are
-        # cheap per frame. The power spectra of the pending chunk wait in `power` (never more rows than the call has).
-        bands = _mel_bands(num_mel_bins, sample_frequency, device, dtype)
-        capacity = min(target.shape[0], max(largest, _FAST_MEL_CHUNK_FRAMES))
+    # The mel products, log and normalisation run band by band on chunks of up to _MEL_CHUNK_FRAMES consecutive
+    # output rows, gathered from several blocks: each operation has a fixed cost, and these are cheap per frame. The
+    # power spectra of the pending chunk wait in `power` (never more rows than the call has). The exact mode does so
+    # where the banded product gives the dense product's bits, and keeps the dense product of their own shape for
+    # blocks of fewer than 16 rows (BLAS rounds products of so few rows differently).
+    split_every = _dense_equal_band_split(num_mel_bins, sample_frequency, device, dtype) if exact else 0
+    bands = None if split_every is None else _mel_bands(num_mel_bins, sample_frequency, device, dtype, split_every)
+    if bands is not None:
+        capacity = min(target.shape[0], max(largest, _MEL_CHUNK_FRAMES))
         power = torch.empty((capacity, n_fft // 2 + 1), device=device, dtype=dtype)
-        chunk_start = chunk_end = 0
+    chunk_start = chunk_end = 0
 
-        def finish_chunk() -> None:
-            chunk_power, energies = power[: chunk_end - chunk_start], target[chunk_start:chunk_end]
-            for first, end, low, high, weights in bands:
-                torch.matmul(chunk_power[:, low:high], weights, out=energies[:, first:end])
+    def finish_chunk() -> None:
+        if chunk_end > chunk_start:
+            energies = target[chunk_start:chunk_end]
+            _banded_mel_product(power[: chunk_end - chunk_start], bands, energies)
             finish_energies(energies)
 
     for block, row0 in blocks:
@@ -499,25 +580,25 @@ def _fbank(
             torch.sub(views.centred, views.windowed, out=views.windowed)
         views.windowed.mul_(window_weights)
         spectrum = torch.fft.rfft(views.fft_in)
-        if exact:
+        if bands is None or (exact and rows < _MIN_FRAMES):
             energies = target[row0 : row0 + rows]
-            block_power = _magnitude(spectrum)
-            block_power.pow_(2)
             # Multiplying by the transposed view of the (mels, bins) matrix, like torchaudio, keeps BLAS on the same
             # kernel; a contiguous (bins, mels) copy rounds differently for matrices of fewer than 16 rows.
-            torch.matmul(block_power, mel.t(), out=energies)
+            torch.matmul(_power_spectrum(spectrum), mel.t(), out=energies)
             finish_energies(energies)
+            continue
+        if row0 != chunk_end or chunk_end - chunk_start + rows > power.shape[0]:
+            finish_chunk()
+            chunk_start = chunk_end = row0
+        slot = power[chunk_end - chunk_start : chunk_end - chunk_start + rows]
+        if exact:
+            _power_spectrum(spectrum, out=slot)
         else:
-            if row0 != chunk_end or chunk_end - chunk_start + rows > power.shape[0]:
-                if chunk_end > chunk_start:
-                    finish_chunk()
-                chunk_start = chunk_end = row0
             # re^2 + im^2 from the squares of the interleaved real and imaginary parts.
             squares = torch.view_as_real(spectrum).view(rows, 2 * spectrum.shape[-1]).square_()
-            offset = chunk_end - chunk_start
-            torch.add(squares[:, 0::2], squares[:, 1::2], out=power[offset : offset + rows])
-            chunk_end += rows
-    if not exact and chunk_end > chunk_start:
+            torch.add(squares[:, 0::2], squares[:, 1::2], out=slot)
+        chunk_end += rows
+    if bands is not None:
         finish_chunk()
 
     if valid is not None:
@@ -586,15 +667,19 @@ def _split_rows(rows: torch.Tensor, block_rows: int | None) -> list[tuple[torch.
     return [(rows[a:b], a) for a, b in zip(edges[:-1], edges[1:])]
 
 
-def _magnitude(spectrum: torch.Tensor) -> torch.Tensor:
-    """`spectrum.abs()`, through the faster real-valued `hypot` on CPU (same correctly rounded values)."""
+def _power_spectrum(spectrum: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """
+    `spectrum.abs() ** 2` as torchaudio rounds it (`|X|` rounded, then squared), into `out` if given. On CPU `|X|`
+    comes from the faster real-valued `hypot` (the same correctly rounded values).
+    """
     if spectrum.device.type != "cpu":
-        return spectrum.abs()
+        magnitude = spectrum.abs() if out is None else out.copy_(spectrum.abs())
+        return magnitude.square_()
     # Complex abs on CPU goes through a complex-valued temporary and is ~3x slower than hypot on contiguous
     # real/imaginary parts. Both round |z| correctly; they agreed on every one of 10M FFT bins we compared.
     parts = torch.view_as_real(spectrum)
     real = parts[..., 0].contiguous()
-    return torch.hypot(real, parts[..., 1].contiguous(), out=real)
+    return torch.hypot(real, parts[..., 1].contiguous(), out=real if out is None else out).square_()
 
 
 class BeatsFeatureExtractor(SequenceFeatureExtractor):
@@ -638,7 +723,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask (`bool`, *optional*, defaults to `True`):
             Whether [`~BeatsFeatureExtractor.__call__`] returns the frame-level `attention_mask`.
         exact_fbank (`bool`, *optional*, defaults to `True`):
-            `True`: features bit-identical to the official preprocessing. `False`: about 1.6x faster filter banks
+            `True`: features bit-identical to the official preprocessing. `False`: about 1.2x faster filter banks
             within ~3e-7 of them (see [`compute_kaldi_fbank`]), e.g. for CPU data loading in training.
     """
 
