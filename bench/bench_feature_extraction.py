@@ -13,8 +13,9 @@ Timed (torch.set_num_threads(2), warm-up runs, then the median of --repeats runs
 - ours, function: `beats_hf.feature_extraction_beats.compute_beats_fbank(waveforms)` on the (8, 160000) tensor.
 - ours, extractor: `BeatsFeatureExtractor()(waveforms, sampling_rate=16000, return_tensors="pt")`, the full
   Hugging Face call (input checks, padding, attention mask).
-- the same two with the fast filter bank (`exact=False` / `exact_fbank=False`: power as re^2 + im^2 and a banded
-  mel product, one multiply-add normalisation; within ~3e-7 of the official features instead of bit-identical).
+- the same two with the fast filter bank (`exact=False` / `exact_fbank=False`: power as re^2 + im^2 instead of |X|
+  rounded and squared, one multiply-add normalisation; within ~3e-7 of the official features instead of
+  bit-identical).
 
 Speed-up = official / ours (median of per-round ratios); goal >= 3x. Max |ours - official| over all features
 (0 means bit-identical). With --ours-python, ours is also timed under that interpreter (the project's torch), in a

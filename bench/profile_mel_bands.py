@@ -68,7 +68,7 @@ def main() -> None:
         partition.append((split[j] * args.unit, j * args.unit))
         j = split[j]
     partition.reverse()
-    used = [(first, end) for first, end, *_ in _mel_bands(128, 16000.0, cpu, torch.float32)]
+    used = [(band.first, band.end) for band in _mel_bands(128, 16000.0, cpu, torch.float32)]
     used_s = sum(product_time(power, mel, first, end, args.repeats)[0] for first, end in used)
     equal_s = sum(cost[(i, i + 1)] for i in range(units))
     print(f"\nBand products for {args.rows} frames, 128 filters, units of {args.unit} filters, 2 threads\n")
