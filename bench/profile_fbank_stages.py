@@ -7,8 +7,8 @@ Command (from the repository root; ~10 s):
 Each stage of `beats_hf.feature_extraction_beats._fbank` is timed on its own over the whole batch (best and median
 of --repeats runs, 2 threads): DC removal, pre-emphasis + window, the 512-point real FFT, the magnitude (`hypot`, then
 squared: the official code squares `|X|`, and that rounding must be kept for identical bits), the mel product (the
-dense (7984 x 257) @ (257 x 128) GEMM torchaudio runs, and the banded product the kernel runs where it gives the same
-bits, see `_dense_equal_band_split`) and log + normalisation; then the fast mode's `re^2 + im^2` and both whole calls.
+dense (frames x 257) @ (257 x 128) GEMM torchaudio runs per clip, here on all 7984 rows at once, and the banded product
+the kernel runs where it gives the same bits, see `_dense_equal_band_split`) and log + normalisation; then the fast mode's `re^2 + im^2` and both whole calls.
 
 The sum of the stages that bit-exactness pins (FFT, magnitude, the cheapest mel product with the dense bits) is the
 floor of any bit-exact implementation on this machine; compare it with the official per-clip loop's time from

@@ -1,11 +1,12 @@
-"""Which grouping of the mel filters makes the fast filter bank's band products cheapest on this machine.
+"""Which grouping of the mel filters makes the filter bank's band products cheapest on this machine.
 
 Command (from the repository root; ~30 s):
 
     PYTHONPATH=src .venv/bin/python bench/profile_mel_bands.py [--unit 16] [--rows 4096] [--repeats 150]
 
-The fast mode (`exact=False`) multiplies the power spectra by the mel matrix group by group: each group of
-consecutive filters takes the FFT bins where any of them is nonzero. This times the product of every contiguous
+Both modes multiply the power spectra by the mel matrix group by group: each group of consecutive filters takes the
+FFT bins where any of them is nonzero (the exact mode also cuts a group where BLAS cuts the dense sum, at bin 128 here;
+this times the groups uncut). This times the product of every contiguous
 range of `--unit`-filter units on its own ((rows x bins) @ (bins x filters), 2 threads, 25th percentile of
 --repeats), finds the partition with the smallest total by dynamic programming, and compares it with the groups
 `beats_hf.feature_extraction_beats._mel_bands` uses. Each product has a fixed cost besides its arithmetic, and BLAS

@@ -256,31 +256,85 @@ def test_banded_mel_product_reproduces_the_dense_one_where_the_probe_allows_it()
         assert torch.equal(banded, torch.matmul(power, mel.t()))
 
 
+def test_exact_mode_uses_the_banded_products_where_mkl_allows_them(monkeypatch):
+    # A bug that made every candidate fail would only slow the exact mode down (the dense fallback gives the same
+    # bits), so check that MKL's AVX-512 sgemm, which sums in blocks of 128 bins, is recognised and used.
+    if not (torch.backends.mkl.is_available() and torch.backends.cpu.get_cpu_capability().startswith("AVX512")):
+        pytest.skip("the banded exact mode is only known to apply to MKL's AVX-512 kernels")
+    cpu = torch.device("cpu")
+    assert fe_module._dense_equal_band_split(128, 16000.0, cpu, torch.float32) is not None
+    calls = []
+    real_product = fe_module._banded_mel_product
+    monkeypatch.setattr(fe_module, "_banded_mel_product", lambda *args: calls.append(1) or real_product(*args))
+    compute_beats_fbank(torch.from_numpy(random_clip(16000, 0)))
+    assert calls
+    assert fe_module._dense_equal_band_split(128, 16000.0, torch.device("meta"), torch.float32) is None
+
+
 def test_band_probe_declines_a_blas_that_rounds_the_dense_product_otherwise(monkeypatch):
-    # A BLAS that summed the dense product in another order (here: exactly, rounded once) matches no split, and the
-    # probe must say so rather than pick the nearest.
+    # A BLAS whose dense product of few rows is summed in another order (here: exactly, rounded once) while larger
+    # ones keep the real kernel matches no split at every row count, and the probe must say so rather than accept
+    # what only the larger products support.
     real_matmul = torch.matmul
 
-    def matmul_rounded_once(a, b, *, out=None):
-        if a.shape[-1] != 257:  # the band pieces keep the real kernel
+    def matmul_rounded_once_below_1001_rows(a, b, *, out=None):
+        if a.shape[-1] != 257 or a.shape[0] >= 1001:  # the band pieces and the large products keep the real kernel
             return real_matmul(a, b, out=out)
         result = real_matmul(a.double(), b.double()).to(a.dtype)
         return result if out is None else out.copy_(result)
 
     monkeypatch.setattr(fe_module, "_band_split_cache", {})
-    monkeypatch.setattr(torch, "matmul", matmul_rounded_once)
+    monkeypatch.setattr(torch, "matmul", matmul_rounded_once_below_1001_rows)
     assert fe_module._dense_equal_band_split(128, 16000.0, torch.device("cpu"), torch.float32) is None
 
 
 def test_dense_fallback_of_the_exact_mode_gives_the_same_bits(monkeypatch):
     # Where no banded product reproduces the dense one, the exact mode multiplies densely per block; both paths
-    # must give torchaudio's values (checked against torchaudio itself in test_bit_exact_with_torchaudio_*).
-    lengths = [2800, 16000, 40000, 1500]
-    clips = torch.from_numpy(np.stack([random_clip(40000, seed) for seed in range(4)]))
-    banded = compute_beats_fbank(clips, lengths)
+    # must give torchaudio's values. Many short clips are gathered into one set of rows; longer ones are computed
+    # clip by clip, with a clip of 7 frames (a dense block even in the banded mode) between banded chunks.
+    gathered = torch.from_numpy(np.stack([random_clip(40000, seed) for seed in range(4)])), [2800, 16000, 40000, 1500]
+    per_clip = (
+        torch.from_numpy(np.stack([random_clip(160000, seed) for seed in range(4)])),
+        [160000, 1500, 160000, 40000],
+    )
+    banded = [compute_kaldi_fbank(clips * 2**15, lengths) for clips, lengths in (gathered, per_clip)]
     monkeypatch.setattr(fe_module, "_dense_equal_band_split", lambda *args: None)
-    assert torch.equal(compute_beats_fbank(clips, lengths), banded)
-    assert torch.equal(compute_beats_fbank(clips[2]), banded[2])
+    for (clips, lengths), expected in zip((gathered, per_clip), banded):
+        assert torch.equal(compute_kaldi_fbank(clips * 2**15, lengths), expected)
+    kaldi = torchaudio_kaldi()
+    clips, lengths = per_clip
+    for i, length in enumerate(lengths):
+        reference = kaldi.fbank(clips[i : i + 1, :length] * 2**15, **KALDI_OPTIONS)
+        assert torch.equal(banded[1][i, : reference.shape[0]], reference), i
+
+
+def test_band_probe_is_redone_when_the_float32_matmul_precision_changes(monkeypatch):
+    # "medium" lets fp32 products run in bfloat16 through oneDNN on CPUs that have it, which sums otherwise: a split
+    # found under "highest" must not be reused there (nor the other way round).
+    clip = torch.from_numpy(random_clip(160000, 3)) * 2**15
+    previous = torch.get_float32_matmul_precision()
+    results = {}
+    try:
+        for precision in ("highest", "medium", "highest"):
+            torch.set_float32_matmul_precision(precision)
+            results[precision] = compute_kaldi_fbank(clip)
+            with monkeypatch.context() as patched:
+                patched.setattr(fe_module, "_dense_equal_band_split", lambda *args: None)
+                assert torch.equal(results[precision], compute_kaldi_fbank(clip)), precision
+    finally:
+        torch.set_float32_matmul_precision(previous)
+
+
+def test_overflowing_power_gives_the_nan_frames_of_the_dense_product(monkeypatch):
+    # Finite samples beyond ~1e16 overflow |X|^2; the dense product then makes every filter of the frame NaN
+    # (inf * 0) where the banded one would only spoil the filters of one band: the exact mode must give the former.
+    tone = torch.sin(2 * np.pi * 1000 * torch.arange(4000) / 16000) * 1e18
+    clips = torch.stack([tone, torch.from_numpy(random_clip(4000, 0)) * 2**15]).float()
+    banded = compute_kaldi_fbank(clips)
+    assert bool(banded[0].isnan().all()) and bool(banded[1].isfinite().all())
+    monkeypatch.setattr(fe_module, "_dense_equal_band_split", lambda *args: None)
+    dense = compute_kaldi_fbank(clips)
+    assert torch.equal(dense.isnan(), banded.isnan()) and torch.equal(dense[1], banded[1])
 
 
 @pytest.mark.parametrize("exact", [True, False])

@@ -130,7 +130,7 @@ def _cached_constants(
 # The mel product over bands of the mel matrix: groups of 16 consecutive filters, each multiplied over only the FFT
 # bins where any of them is nonzero (13% of the dense matrix's products for BEATs' 128 filters). BLAS runs fastest
 # with multiples of 16 filters, and on chunks of 4096 frames no other partition into 16-filter units was faster
-# beyond the noise (`bench/profile_mel_bands.py`).
+# beyond the noise (`bench/profile_mel_bands.py`, timed uncut; the exact mode cuts one band in two at bin 128).
 _MEL_BAND_FILTERS = 16
 # Output rows per chunk of the banded mel products (~4 MB of power spectra): each operation has a fixed cost, so
 # products, log and normalisation over chunks gathered from several blocks of frames beat one set per block
@@ -210,10 +210,25 @@ def _dense_equal_band_split(
     A zero weight leaves a multiply-add chain unchanged (`p * 0 + c == c`), so a band's product equals the dense one
     exactly when BLAS sums each output along the inner dimension in one chain per block of bins and adds the blocks
     to the output in order, and the band's pieces start where those blocks do (MKL's single-precision kernel on
-    AVX-512 sums blocks of 128 bins). Which block size, if any, is decided once per device, dtype and thread count,
-    on values spread over many decades and at several row counts.
+    AVX-512 sums the 257 bins of a 512-point FFT in blocks of 128, the 513 of a 1024-point one in blocks of 192). Which
+    block size, if any, is decided once per dtype, thread count and float32 matmul precision setting, on values
+    spread over many decades and at several row counts. CPU only: elsewhere the exact mode keeps the dense product.
     """
-    key = (num_mel_bins, float(sample_frequency), device, dtype, torch.get_num_threads())
+    if device.type != "cpu":
+        # GPU BLAS libraries pick kernels (and split-K) by shape, and one chunk there holds all the rows of a call:
+        # a probe at a few row counts would not cover them.
+        return None
+    mkldnn_matmul = getattr(torch.backends.mkldnn, "matmul", None)
+    # Float32 matmul precision settings route products to other kernels (oneDNN in bfloat16 on CPUs that have it).
+    key = (
+        num_mel_bins,
+        float(sample_frequency),
+        dtype,
+        torch.get_num_threads(),
+        torch.get_float32_matmul_precision(),
+        getattr(mkldnn_matmul, "fp32_precision", None),
+        getattr(torch.backends.mkldnn, "enabled", None),
+    )
     if key not in _band_split_cache:
         _, _, n_fft = _frame_geometry(sample_frequency)
         mel, _ = _cached_constants(num_mel_bins, sample_frequency, device, dtype)
@@ -221,8 +236,8 @@ def _dense_equal_band_split(
         # Log-normal "power spectra" over ~15 decades, so that any other order of roundings shows; the rows of a
         # full chunk repeat 1024 random ones (the kernel BLAS picks depends on the shape, not on the values).
         rows = _MEL_CHUNK_FRAMES
-        levels = torch.randn((1024, n_fft // 2 + 1), generator=gen, device="cpu", dtype=torch.float32).mul_(4.0)
-        power = levels.exp_().repeat(-(-rows // 1024), 1)[:rows].to(device=device, dtype=dtype)
+        levels = torch.randn((1024, n_fft // 2 + 1), generator=gen, dtype=torch.float32).mul_(4.0)
+        power = levels.exp_().repeat(-(-rows // 1024), 1)[:rows].to(dtype)
         dense = torch.matmul(power, mel.t())
         out = torch.empty_like(dense)
 
@@ -337,7 +352,7 @@ def compute_kaldi_fbank(
             Value written to frames past the end of a clip (only when `lengths` is given).
         exact (`bool`, defaults to `True`):
             `True` keeps every rounding of torchaudio (the bit-exactness above). `False` computes the power spectrum
-            as `re^2 + im^2` (not `|X|` rounded, then squared) and the normalisation as one multiply-add: about 1.2x
+            as `re^2 + im^2` (not `|X|` rounded, then squared) and the normalisation as one multiply-add: about 1.3x
             faster on CPU (~3x the official per-clip loop for 8 x 10 s clips, `bench/bench_feature_extraction.py`),
             within a few 1e-7 of the exact energies (relative), i.e. about one float32 step of the log (up to ~2e-6
             for log energies near 20, ~3e-7 after BEATs' normalisation). The framing, DC removal, pre-emphasis and
@@ -532,15 +547,17 @@ def _fbank(
     if norm is not None and not exact:
         norm_shift = torch.tensor(-norm[0] / norm[1], device=device, dtype=dtype)
 
-    def finish_energies(energies: torch.Tensor) -> None:
-        """Log mel energies, normalised, in place; the exact mode keeps torchaudio's two normalisation roundings."""
+    def finish_energies(energies: torch.Tensor) -> torch.Tensor | None:
+        """
+        Log mel energies, normalised, in place; the exact mode keeps torchaudio's two normalisation roundings. Returns
+        the sum of the features if `feature_sums` was given (the extractor's NaN check).
+        """
         energies.clamp_min_(_LOG_FLOOR).log_()
         if norm is not None and exact:
             energies.sub_(norm[0]).div_(norm[1])
         elif norm is not None:
             torch.add(norm_shift, energies, alpha=1.0 / norm[1], out=energies)
-        if feature_sums is not None:
-            feature_sums.append(energies.sum())
+        return energies.sum() if feature_sums is not None else None
 
     # The mel products, log and normalisation run band by band on chunks of up to _MEL_CHUNK_FRAMES consecutive
     # output rows, gathered from several blocks: each operation has a fixed cost, and these are cheap per frame. The
@@ -556,9 +573,17 @@ def _fbank(
 
     def finish_chunk() -> None:
         if chunk_end > chunk_start:
-            energies = target[chunk_start:chunk_end]
-            _banded_mel_product(power[: chunk_end - chunk_start], bands, energies)
-            finish_energies(energies)
+            chunk_power, energies = power[: chunk_end - chunk_start], target[chunk_start:chunk_end]
+            _banded_mel_product(chunk_power, bands, energies)
+            total = finish_energies(energies)
+            # An infinite power (|X|^2 beyond the float range: samples above ~1e16) makes every filter of its frame
+            # NaN in the dense product (inf * 0), but only the filters of its band in the banded one. Those are all
+            # NaN or inf, so the first filter of each band tells (a sixteenth of the sum the extractor may take).
+            if exact and not bool((total if total is not None else energies[:, ::_MEL_BAND_FILTERS].sum()).isfinite()):
+                torch.matmul(chunk_power, mel.t(), out=energies)
+                total = finish_energies(energies)
+            if feature_sums is not None:
+                feature_sums.append(total)
 
     for block, row0 in blocks:
         rows = block.shape[:-1].numel()
@@ -585,7 +610,9 @@ def _fbank(
             # Multiplying by the transposed view of the (mels, bins) matrix, like torchaudio, keeps BLAS on the same
             # kernel; a contiguous (bins, mels) copy rounds differently for matrices of fewer than 16 rows.
             torch.matmul(_power_spectrum(spectrum), mel.t(), out=energies)
-            finish_energies(energies)
+            total = finish_energies(energies)
+            if feature_sums is not None:
+                feature_sums.append(total)
             continue
         if row0 != chunk_end or chunk_end - chunk_start + rows > power.shape[0]:
             finish_chunk()
@@ -723,7 +750,7 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         return_attention_mask (`bool`, *optional*, defaults to `True`):
             Whether [`~BeatsFeatureExtractor.__call__`] returns the frame-level `attention_mask`.
         exact_fbank (`bool`, *optional*, defaults to `True`):
-            `True`: features bit-identical to the official preprocessing. `False`: about 1.2x faster filter banks
+            `True`: features bit-identical to the official preprocessing. `False`: about 1.3x faster filter banks
             within ~3e-7 of them (see [`compute_kaldi_fbank`]), e.g. for CPU data loading in training.
     """
 
