@@ -256,19 +256,54 @@ def test_banded_mel_product_reproduces_the_dense_one_where_the_probe_allows_it()
         assert torch.equal(banded, torch.matmul(power, mel.t()))
 
 
-def test_exact_mode_uses_the_banded_products_where_mkl_allows_them(monkeypatch):
-    # A bug that made every candidate fail would only slow the exact mode down (the dense fallback gives the same
-    # bits), so check that MKL's AVX-512 sgemm, which sums in blocks of 128 bins, is recognised and used.
-    if not (torch.backends.mkl.is_available() and torch.backends.cpu.get_cpu_capability().startswith("AVX512")):
-        pytest.skip("the banded exact mode is only known to apply to MKL's AVX-512 kernels")
+_REAL_MATMUL = torch.matmul
+
+
+def _rounded_once(a, b):
+    """A product summed exactly and rounded once to float32: an idealised BLAS kernel."""
+    return _REAL_MATMUL(a.double(), b.double()).to(a.dtype)
+
+
+@pytest.mark.parametrize("block", [None, 128, 96])
+def test_band_probe_finds_the_blocks_of_a_simulated_blas(monkeypatch, block):
+    # Machine-independent check of the cut-and-add logic: a simulated BLAS sums each block of `block` bins of the
+    # dense product exactly, rounds it, and adds the blocks to the output in float32 (`None`: one block). The probe
+    # must find exactly that block size (uncut bands for one block), and the exact mode must then give that BLAS's
+    # dense bits with the banded products.
+    def blas_matmul(a, b, *, out=None):
+        if a.shape[-1] == 257 and block is not None:  # the dense product
+            result = _rounded_once(a[:, :block], b[:block])
+            for start in range(block, 257, block):
+                result = result + _rounded_once(a[:, start : start + block], b[start : start + block])
+        else:
+            result = _rounded_once(a, b)
+        return result if out is None else out.copy_(result)
+
+    def blas_addmm(c, a, b, *, out=None):
+        return torch.add(c, _rounded_once(a, b), out=out)
+
+    monkeypatch.setattr(fe_module, "_band_split_cache", {})
+    monkeypatch.setattr(torch, "matmul", blas_matmul)
+    monkeypatch.setattr(torch, "addmm", blas_addmm)
     cpu = torch.device("cpu")
-    assert fe_module._dense_equal_band_split(128, 16000.0, cpu, torch.float32) is not None
+    assert fe_module._dense_equal_band_split(128, 16000.0, cpu, torch.float32) == (0 if block is None else block)
+    clips = torch.from_numpy(np.stack([random_clip(40000, seed) for seed in range(3)])) * 2**15
+    banded = compute_kaldi_fbank(clips)
+    monkeypatch.setattr(fe_module, "_dense_equal_band_split", lambda *args: None)
+    assert torch.equal(compute_kaldi_fbank(clips), banded)
+
+
+def test_exact_mode_uses_the_banded_products_where_the_probe_finds_a_split(monkeypatch):
+    # Where the probe finds no split the exact mode falls back to dense products (same bits, slower): say so in the
+    # test report. Where it finds one, the banded products must be what the kernel runs. Never on other devices.
+    assert fe_module._dense_equal_band_split(128, 16000.0, torch.device("meta"), torch.float32) is None
+    if fe_module._dense_equal_band_split(128, 16000.0, torch.device("cpu"), torch.float32) is None:
+        pytest.skip("no banded product gives this BLAS's dense bits here: the exact mode multiplies densely (slower)")
     calls = []
     real_product = fe_module._banded_mel_product
     monkeypatch.setattr(fe_module, "_banded_mel_product", lambda *args: calls.append(1) or real_product(*args))
     compute_beats_fbank(torch.from_numpy(random_clip(16000, 0)))
     assert calls
-    assert fe_module._dense_equal_band_split(128, 16000.0, torch.device("meta"), torch.float32) is None
 
 
 def test_band_probe_declines_a_blas_that_rounds_the_dense_product_otherwise(monkeypatch):
