@@ -239,15 +239,15 @@ def _dense_equal_band_split(
         rows = _MEL_CHUNK_FRAMES
         levels = torch.randn((1024, n_fft // 2 + 1), generator=gen, dtype=torch.float32).mul_(4.0)
         power = levels.exp_().repeat(-(-rows // 1024), 1)[:rows].to(dtype)
-        dense = torch.matmul(power, mel.t())
-        out = torch.empty_like(dense)
+        # Row counts of the kernel's chunks: the fewest that are banded (16), an odd count, a full chunk.
+        dense = {count: torch.matmul(power[:count], mel.t()) for count in (_MIN_FRAMES, 1001, rows)}
+        out = torch.empty_like(dense[rows])
 
         def reproduces_dense(split_every: int) -> bool:
             bands = _build_mel_bands(num_mel_bins, sample_frequency, device, dtype, split_every)
-            # Row counts of the kernel's chunks: the fewest that are banded (16), an odd count, a full chunk.
-            for count in (_MIN_FRAMES, 1001, rows):
+            for count, expected in dense.items():
                 _banded_mel_product(power[:count], bands, out[:count])
-                if not torch.equal(out[:count], dense if count == rows else torch.matmul(power[:count], mel.t())):
+                if not torch.equal(out[:count], expected):
                     return False
             return True
 
@@ -963,8 +963,8 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         """Reject NaN or infinite samples, looking at the samples themselves only when a fast check fails."""
         # A NaN or infinite sample makes every feature of its frames NaN (through the frame mean), so the sums of
         # every 16th feature, taken block by block in the kernel while in cache, find it; the samples after a clip's
-        # last frame are in no frame and are summed directly. A NaN/Inf sum can also come from finite audio loud enough to overflow: only
-        # then are the samples checked one by one, which tells the two apart.
+        # last frame are in no frame and are summed directly. A NaN/Inf sum can also come from finite audio loud
+        # enough to overflow: only then are the samples checked one by one, which tells the two apart.
         window, hop, _ = _frame_geometry(self.sampling_rate)
         framed = min((num_fbank_frames(length, self.sampling_rate) - 1) * hop + window for length in lengths)
         sums = [*feature_sums, waveforms[:, framed:].sum()]
