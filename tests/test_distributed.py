@@ -108,3 +108,63 @@ finetune: {{{tiny_run}, eval_steps: 2, log_with: null}}
     stages = ["iter1", "tokenizer_iter2", "iter2", "iter2_finetuned", "tokenizer_iter3_plus", "iter3_plus"]
     for stage in stages:
         assert (tmp_path / "chain" / stage / "stage_done.json").is_file(), stage
+
+
+def test_two_process_evaluation_counts_every_clip_once_when_one_is_unreadable(synthetic, tmp_path):
+    # The evaluation shards then hold different numbers of usable clips (with batches of one, one process even gets
+    # an empty batch): the metrics must be those of one process evaluating the same model on the same clips.
+    import csv
+
+    import torch
+    from accelerate import Accelerator
+
+    from beats_hf import BeatsForAudioClassification
+
+    sys.path.insert(0, str(REPO_ROOT / "training"))
+    import finetune
+
+    rows = list(csv.DictReader((synthetic / "validation.csv").open()))
+    (tmp_path / "broken.wav").write_bytes(b"")
+    validation = tmp_path / "validation_with_broken_clip.csv"
+    with validation.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label"])
+        writer.writeheader()
+        for index, row in enumerate(rows):
+            writer.writerow({"path": str(synthetic / row["path"]), "label": row["label"]})
+            if index == 2:
+                writer.writerow({"path": str(tmp_path / "broken.wav"), "label": row["label"]})
+    encoder = tmp_path / "encoder"
+    torchrun(
+        "pretrain.py",
+        *["--config", "training/configs/pretrain_tiny.yaml", "--train_data", str(synthetic / "train.csv")],
+        *["--output_dir", str(tmp_path / "pretrain"), "--max_steps", "1", *TINY],
+    )
+    (tmp_path / "pretrain" / "encoder").rename(encoder)
+    output = tmp_path / "finetune"
+    arguments = ["--model", str(encoder), "--train_data", str(synthetic / "train.csv")]
+    arguments += ["--validation_data", str(validation), "--output_dir", str(output), "--max_steps", "1"]
+    arguments += ["--eval_steps", "0", "--save_steps", "0", "--eval_batch_size", "1", "--num_workers", "0", *TINY]
+    torchrun("finetune.py", *arguments)
+    distributed = json.loads((output / "final" / "metrics.json").read_text())["metrics"]["validation"]
+    assert distributed["num_clips"] == len(rows) and distributed["num_skipped_clips"] == 1
+
+    config = finetune.FinetuneConfig(
+        model=str(encoder),
+        train_data=str(synthetic / "train.csv"),
+        validation_data=str(validation),
+        output_dir=str(tmp_path / "single"),
+        max_seconds=1.0,
+        eval_batch_size=3,
+        num_workers=0,
+    )
+    data = finetune.prepare_data(config)
+    feature_extractor = finetune.load_feature_extractor(config)
+    model = BeatsForAudioClassification.from_pretrained(output / "final").eval()
+    accelerator = Accelerator(cpu=True)
+    loader = finetune.build_loader(config, data.validation, data, feature_extractor, False, accelerator)
+    loss_type = finetune.resolve_loss_type(config.loss, data.multi_label, config.mixup_alpha)
+    with torch.no_grad():
+        single = finetune.evaluate(model, loader, feature_extractor, accelerator, data.multi_label, loss_type)
+    assert single["num_clips"] == len(rows) and single["num_skipped_clips"] == 1
+    assert abs(single["loss"] - distributed["loss"]) <= 1e-5
+    assert single["accuracy"] == distributed["accuracy"]

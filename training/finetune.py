@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
-from accelerate.utils import DistributedDataParallelKwargs, set_seed
+from accelerate.utils import DistributedDataParallelKwargs, send_to_device, set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
@@ -43,6 +43,7 @@ from beats_hf.metrics import classification_metrics
 from beats_hf.sampling import (
     EpochShuffleSampler,
     EpochWeightedSampler,
+    ShardSampler,
     fold_assignments,
     label_frequency_weights,
     label_id_sets,
@@ -54,11 +55,13 @@ from beats_hf.sampling import (
 from beats_hf.synthetic_sounds import generate_synthetic_dataset
 from beats_hf.training_utils import (
     TrainState,
+    any_process_empty,
     build_optimizer,
     build_scheduler,
     config_to_dict,
     destroy_process_group,
     end_trackers,
+    gather_uneven,
     load_config,
     log_metrics,
     resume_training_state,
@@ -246,7 +249,12 @@ def build_loader(
     data: LabelledData,
     feature_extractor: BeatsFeatureExtractor,
     train: bool,
+    accelerator: Accelerator | None = None,
 ) -> DataLoader:
+    """
+    The training loader (to be prepared by accelerate), or an evaluation loader over this process's shard of the
+    clips (not prepared: each clip is evaluated once, see `evaluate`).
+    """
     max_seconds = config.max_seconds if train else (config.eval_max_seconds or config.max_seconds)
     dataset = AudioClipDataset(
         records, max_seconds, crop="random" if train else "start", seed=config.seed, label2id=data.label2id
@@ -254,7 +262,11 @@ def build_loader(
     return DataLoader(
         dataset,
         batch_size=config.batch_size if train else config.eval_batch_size,
-        sampler=build_train_sampler(config, data) if train else None,
+        sampler=build_train_sampler(config, data)
+        if train
+        else ShardSampler(len(dataset), accelerator.process_index, accelerator.num_processes)
+        if accelerator is not None
+        else None,
         collate_fn=DataCollatorForAudio(
             feature_extractor, len(data.label2id), data.multi_label, return_waveforms=config.features_on_device
         ),
@@ -353,26 +365,39 @@ def evaluate(
     multi_label: bool,
     loss_type: str,
 ) -> dict[str, Any]:
-    """Loss and the task metric (accuracy or mAP, see `beats_hf.metrics`) over a whole evaluation set."""
+    """
+    Loss and the task metric (accuracy or mAP, see `beats_hf.metrics`) over a whole evaluation set, from a loader of
+    this process's shard (`build_loader(..., train=False, accelerator=...)`). The shards' outputs are gathered once at
+    the end: the processes may hold different numbers of usable clips (an unreadable clip is dropped by the collator),
+    which per-batch gathers cannot take.
+    """
     was_training = model.training
     model.eval()
-    all_logits, all_labels, losses, skipped = [], [], [], 0
+    all_logits, all_labels, skipped = [], [], 0
     for batch in loader:
         skipped += batch["num_skipped_clips"]
         if is_empty_batch(batch):
             continue
+        batch = send_to_device(batch, accelerator.device)
         input_values = compute_input_values(batch, feature_extractor)
-        logits = model(input_values=input_values, attention_mask=batch["attention_mask"]).logits.float()
-        logits, labels = accelerator.gather_for_metrics((logits, batch["labels"]))
-        losses.append(classification_loss(logits, labels, loss_type).item() * len(labels))
-        all_logits.append(logits.cpu())
-        all_labels.append(labels.cpu())
+        all_logits.append(model(input_values=input_values, attention_mask=batch["attention_mask"]).logits.float())
+        all_labels.append(batch["labels"])
     model.train(was_training)
-    if not all_logits:
-        raise ValueError("the evaluation set has no usable clip")
-    logits, labels = torch.cat(all_logits), torch.cat(all_labels)
-    metrics = classification_metrics(logits, labels, multi_label)
-    metrics["loss"] = sum(losses) / len(labels)
+    num_labels = accelerator.unwrap_model(model).config.num_labels
+    device = accelerator.device
+    logits = torch.cat(all_logits) if all_logits else torch.zeros(0, num_labels, device=device)
+    if all_labels:
+        labels = torch.cat(all_labels)
+    else:
+        labels = torch.zeros(
+            (0, num_labels) if multi_label else (0,), device=device, dtype=torch.float if multi_label else torch.long
+        )
+    logits, labels = gather_uneven(accelerator, logits), gather_uneven(accelerator, labels)
+    skipped = int(accelerator.reduce(torch.tensor(skipped, device=device), "sum"))
+    if len(labels) == 0:
+        raise ValueError(f"the evaluation set has no usable clip ({skipped} unreadable or too short)")
+    metrics = classification_metrics(logits.cpu(), labels.cpu(), multi_label)
+    metrics["loss"] = classification_loss(logits, labels, loss_type).item()
     metrics["num_clips"] = len(labels)
     metrics["num_skipped_clips"] = skipped
     return metrics
@@ -433,7 +458,9 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
     train_loader = build_loader(config, data.train, data, feature_extractor, train=True)
     if len(train_loader) == 0:
         raise ValueError(f"{config.train_data} has fewer clips than one batch ({config.batch_size}).")
-    eval_loader = build_loader(config, data.validation, data, feature_extractor, False) if data.validation else None
+    eval_loader = None
+    if data.validation:
+        eval_loader = build_loader(config, data.validation, data, feature_extractor, False, accelerator)
 
     # 3. Optimizer with layer-wise LR decay, schedule in optimizer steps (stepped in the loop, checkpointed).
     optimizer = build_optimizer(
@@ -446,8 +473,6 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
     )
     scheduler = build_scheduler(optimizer, config.scheduler, config.warmup_steps, config.max_steps)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
-    if eval_loader is not None:
-        eval_loader = accelerator.prepare_data_loader(eval_loader)
 
     state = TrainState()
     accelerator.register_for_checkpointing(state, scheduler)
@@ -481,7 +506,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
         for batch in accelerator.skip_first_batches(train_loader, skip) if skip else train_loader:
             rng = _step_generator(config, state, accelerator.process_index)
             state.batches_seen_in_epoch += 1
-            if is_empty_batch(batch):  # every clip of it was unreadable (and named in a warning)
+            if any_process_empty(accelerator, batch):  # every clip of a batch was unreadable (named in a warning)
                 continue
             batch = {**batch, "input_values": compute_input_values(batch, feature_extractor)}
             batch = augmentation(batch, rng)
@@ -552,7 +577,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
             last_eval = evaluate(model, eval_loader, feature_extractor, accelerator, data.multi_label, loss_type)
         final_metrics["validation"] = last_eval
     if data.test is not None:
-        test_loader = accelerator.prepare_data_loader(build_loader(config, data.test, data, feature_extractor, False))
+        test_loader = build_loader(config, data.test, data, feature_extractor, False, accelerator)
         final_metrics["test"] = evaluate(
             model, test_loader, feature_extractor, accelerator, data.multi_label, loss_type
         )

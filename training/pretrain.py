@@ -40,13 +40,14 @@ from beats_hf import (
     BeatsRandomProjectionTokenizer,
     BeatsTokenizerModel,
 )
-from beats_hf.collators import DataCollatorForMaskedAudioModeling, compute_input_values, is_empty_batch
+from beats_hf.collators import DataCollatorForMaskedAudioModeling, compute_input_values
 from beats_hf.data import AudioClipDataset, build_audio_dataset
 from beats_hf.label_cache import TokenizerLabelCache
 from beats_hf.masking import MASK_TYPES
 from beats_hf.sampling import EpochShuffleSampler
 from beats_hf.training_utils import (
     TrainState,
+    any_process_empty,
     build_optimizer,
     build_scheduler,
     config_to_dict,
@@ -305,12 +306,6 @@ def masked_views_forward_backward(
             )
             accelerator.backward(outputs.loss * (scored[part].sum() / scored.sum()))
         meter.update(outputs.loss, outputs.logits, view_labels[part], bool_masked_pos[part])
-
-
-def any_process_empty(accelerator: Accelerator, batch: dict[str, Any]) -> bool:
-    """Whether any process got a batch of unreadable clips only; then every process skips it, to stay in step."""
-    empty = torch.tensor(float(is_empty_batch(batch)), device=accelerator.device)
-    return bool(accelerator.reduce(empty, "max")) if accelerator.num_processes > 1 else bool(empty)
 
 
 def main(config: PretrainConfig) -> dict[str, Any]:

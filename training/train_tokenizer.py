@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, IterableDataset
 from tqdm.auto import tqdm
 
 from beats_hf import BeatsConfig, BeatsFeatureExtractor, BeatsModel, BeatsTokenizerModel
-from beats_hf.collators import DataCollatorForAudio, compute_input_values, is_empty_batch
+from beats_hf.collators import DataCollatorForAudio, compute_input_values
 from beats_hf.data import build_audio_dataset
 from beats_hf.sampling import EpochShuffleSampler
 from beats_hf.tokenizer_training import (
@@ -42,6 +42,7 @@ from beats_hf.tokenizer_training import (
 )
 from beats_hf.training_utils import (
     TrainState,
+    any_process_empty,
     build_optimizer,
     build_scheduler,
     codebook_usage,
@@ -257,7 +258,7 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
         skip = state.batches_seen_in_epoch
         for batch in accelerator.skip_first_batches(train_loader, skip) if skip else train_loader:
             state.batches_seen_in_epoch += 1
-            if is_empty_batch(batch):  # every clip of it was unreadable (and named in a warning)
+            if any_process_empty(accelerator, batch):  # every clip of a batch was unreadable (named in a warning)
                 continue
             input_values = compute_input_values(batch, feature_extractor)
             with accelerator.accumulate(distiller):

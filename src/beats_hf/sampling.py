@@ -6,6 +6,7 @@ prepared data loaders call), so that a resumed run sees exactly the order an uni
 
 - [`EpochShuffleSampler`]: a random permutation per epoch.
 - [`EpochWeightedSampler`]: a `WeightedRandomSampler` (with replacement) re-seeded per epoch.
+- [`ShardSampler`]: one process's share of an evaluation set, in order, with no item repeated or left out.
 - [`label_frequency_weights`]: AudioSet-style per-clip weights, `sum over the clip's labels of 1 / label frequency`.
 - [`reference_balanced_weights`]: weights that give every class a fixed fraction of a reference class per epoch
   (the paper's KS1 footnote: each class is balanced to 50% of the size of the "unknown" class).
@@ -59,6 +60,28 @@ class EpochShuffleSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         yield from torch.randperm(self.num_items, generator=_epoch_generator(self.seed, self.epoch)).tolist()
+
+
+class ShardSampler(Sampler[int]):
+    """
+    Items `process_index, process_index + num_processes, ...` of `range(num_items)`: every item goes to exactly one
+    process. A distributed sampler instead repeats items to give every process the same number of batches, which
+    per-batch gathers need but which miscounts as soon as a collator drops an unreadable clip; a loop over a shard
+    gathers once, at the end (`training_utils.gather_uneven`).
+    """
+
+    def __init__(self, num_items: int, process_index: int = 0, num_processes: int = 1):
+        if num_processes < 1 or not 0 <= process_index < num_processes:
+            raise ValueError(f"process_index must be in [0, {num_processes}), got {process_index}")
+        self.num_items = num_items
+        self.process_index = process_index
+        self.num_processes = num_processes
+
+    def __len__(self) -> int:
+        return len(range(self.process_index, self.num_items, self.num_processes))
+
+    def __iter__(self) -> Iterator[int]:
+        yield from range(self.process_index, self.num_items, self.num_processes)
 
 
 class EpochWeightedSampler(WeightedRandomSampler):
@@ -272,6 +295,7 @@ __all__ = [
     "EpochShuffleSampler",
     "EpochWeightedSampler",
     "RecordSubset",
+    "ShardSampler",
     "fold_assignments",
     "label_frequency_weights",
     "label_id_sets",

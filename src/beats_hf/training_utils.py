@@ -310,6 +310,30 @@ def end_trackers(accelerator: Any) -> None:
         tracker.finish()
 
 
+def any_process_empty(accelerator: Any, batch: dict[str, Any]) -> bool:
+    """
+    Whether any process got a batch of unreadable clips only (`collators.is_empty_batch`); then every process skips
+    its batch, so that all of them stay at the same data position and take their gradient steps together.
+    """
+    from .collators import is_empty_batch
+
+    empty = torch.tensor(float(is_empty_batch(batch)), device=accelerator.device)
+    return bool(accelerator.reduce(empty, "max")) if accelerator.num_processes > 1 else bool(empty)
+
+
+def gather_uneven(accelerator: Any, tensor: torch.Tensor) -> torch.Tensor:
+    """
+    All processes' `tensor`s concatenated along dim 0, in process order, when their first dimensions differ (zero
+    included): each is padded to the longest for the collective and cut back afterwards. Every process must call it.
+    """
+    if accelerator.num_processes == 1:
+        return tensor
+    counts = accelerator.gather(torch.tensor([tensor.shape[0]], device=accelerator.device)).tolist()
+    gathered = accelerator.gather(accelerator.pad_across_processes(tensor, dim=0))
+    rows = max(counts)
+    return torch.cat([gathered[rank * rows : rank * rows + count] for rank, count in enumerate(counts)])
+
+
 def destroy_process_group() -> None:
     """Tear down the data-parallel process group at the end of a job, if one was set up."""
     import torch.distributed
@@ -377,11 +401,13 @@ def codebook_usage(token_ids: torch.Tensor | Iterable[torch.Tensor], codebook_si
 
 __all__ = [
     "TrainState",
+    "any_process_empty",
     "build_optimizer",
     "build_param_groups",
     "build_scheduler",
     "codebook_usage",
     "config_to_dict",
+    "gather_uneven",
     "latest_checkpoint",
     "load_config",
     "log_metrics",
