@@ -117,6 +117,27 @@ def test_chain_runs_every_iteration_including_iter3_plus_and_skips_finished_stag
     assert [s["skipped"] for s in second] == [True] * 5 + [False]
 
 
+def test_a_stage_stopped_early_is_not_marked_done_and_the_next_run_resumes_it(synthetic, tmp_path):
+    # stop_after_steps ends iter1 without its encoder: the chain must stop there (no marker) and continue from the
+    # checkpoint when run again, instead of skipping iter1 and failing in the next stage for want of its encoder.
+    config = tiny_chain(synthetic, tmp_path / "chain", iterations=1, iter3_plus=False)
+    config.pretrain["stop_after_steps"] = 2
+    first = run_iterations.run_chain(config)
+    root = Path(config.output_dir)
+    assert [(s["stage"], s.get("stopped")) for s in first] == [("iter1", True)]
+    assert not (root / "iter1" / run_iterations.STAGE_MARKER).exists()
+    assert not (root / "iter1" / "encoder").exists()
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    del config.pretrain["stop_after_steps"]
+    second = run_iterations.run_chain(config)
+    assert [(s["stage"], s["skipped"], s.get("stopped")) for s in second] == [("iter1", False, None)]
+    assert second[0]["metrics"]["step"] == 4
+    assert (root / "iter1" / run_iterations.STAGE_MARKER).is_file()
+    assert (root / "iter1" / "encoder" / "model.safetensors").is_file()
+
+
 def test_demo_quick_preset_prints_the_table_and_writes_plots(tmp_path, capsys):
     results = demo.main(demo.DemoConfig(output_dir=str(tmp_path), preset="quick"))
     out = capsys.readouterr().out

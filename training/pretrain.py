@@ -432,6 +432,8 @@ def main(config: PretrainConfig) -> dict[str, Any]:
     accelerator.wait_for_everyone()
     end_trackers(accelerator)
     results = {**metrics, "step": state.step, "epoch": state.epoch, "history": history, "output_dir": str(output_dir)}
+    # Stopped early (stop_after_steps): no model was written, the run continues with --resume latest.
+    results["stopped"] = state.step < config.max_steps
     if label_cache is not None:
         results.update(label_cache_hits=label_cache.hits, label_cache_misses=label_cache.misses)
     return results

@@ -159,6 +159,16 @@ def run_chain(config: ChainConfig) -> list[dict[str, Any]]:
             "seconds": round(time.perf_counter() - started, 1),
             "metrics": {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float, str))},
         }
+        if (metrics or {}).get("stopped"):
+            # Not done: no marker, and the next run of the chain resumes this stage from its latest checkpoint. The
+            # later stages need its output, so the chain stops here.
+            logger.info(
+                "stage %s: stopped at step %s (stop_after_steps); rerun the chain to resume it",
+                stage.name,
+                summary["metrics"].get("step"),
+            )
+            summaries.append({**summary, "skipped": False, "stopped": True})
+            break
         if PartialState().is_main_process:  # one writer: concurrent writes of one file can interleave
             marker.write_text(json.dumps(summary, indent=2))
         summaries.append({**summary, "skipped": False})
@@ -170,6 +180,8 @@ def main(config: ChainConfig) -> list[dict[str, Any]]:
     summaries = run_chain(config)
     for summary in summaries:
         state = "skipped (done before)" if summary["skipped"] else f"{summary['seconds']} s"
+        if summary.get("stopped"):
+            state += f", stopped at step {summary['metrics'].get('step')}: rerun to resume"
         print(f"{summary['stage']:<22} {state}")
     return summaries
 
