@@ -115,7 +115,7 @@ def test_mam_collator_shapes_clip_index_and_determinism():
     assert batch["input_values"].shape == (3, frames, 128) and batch["attention_mask"].shape == (3, frames)
     assert batch["bool_masked_pos"].shape == (9, num_patches)
     assert batch["clip_index"].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
-    assert batch["num_skipped_clips"] == 1 and batch["clip_keys"][0] == clip_key("clip0", 0, 16000)
+    assert batch["num_skipped_clips"] == 1 and batch["clip_keys"][0] == clip_key("clip0", 0, items[0]["waveform"])
     # Shorter clips keep their padding unmasked.
     real_time_steps = (batch["attention_mask"].sum(1) // 16).tolist()
     for row, clip in enumerate(batch["clip_index"].tolist()):
@@ -169,11 +169,37 @@ def test_label_cache_hits_misses_and_persistence(tmp_path):
         reopened.labels_for_batch(batch["clip_keys"], batch["input_values"], None, tokenize)
 
 
+def test_label_cache_misses_when_the_audio_behind_an_id_changes(tmp_path):
+    # A file replaced by other audio of the same length (or a dataset row that now holds another clip) keeps its id,
+    # crop start and length: only the digest of the samples in the key tells the two apart.
+    extractor, config = BeatsFeatureExtractor(), _tiny_config()
+    tokenizer = BeatsRandomProjectionTokenizer(config).eval()
+    collator = DataCollatorForMaskedAudioModeling(extractor, config)
+    old, new = _items([1.0], seed=0), _items([1.0], seed=1)
+    assert old[0]["id"] == new[0]["id"] and old[0]["waveform"].shape == new[0]["waveform"].shape
+
+    def tokenize(input_values, attention_mask):
+        return tokenizer(input_values, attention_mask=attention_mask).token_ids
+
+    cache = TokenizerLabelCache(tmp_path, tokenizer, extractor)
+    before = collator(old)
+    cache.labels_for_batch(before["clip_keys"], before["input_values"], before["attention_mask"], tokenize)
+    cache.flush()
+    reopened = TokenizerLabelCache(tmp_path, tokenizer, extractor)
+    after = collator(new)
+    labels = reopened.labels_for_batch(after["clip_keys"], after["input_values"], after["attention_mask"], tokenize)
+    assert (reopened.hits, reopened.misses) == (0, 1)
+    assert torch.equal(labels, tokenize(after["input_values"], after["attention_mask"]))
+    same = collator(_items([1.0], seed=0))
+    reopened.labels_for_batch(same["clip_keys"], same["input_values"], same["attention_mask"], tokenize)
+    assert reopened.hits == 1
+
+
 def test_label_cache_refuses_a_changed_tokenizer(tmp_path):
     extractor, config = BeatsFeatureExtractor(), _tiny_config()
     tokenizer = BeatsRandomProjectionTokenizer(config)
     cache = TokenizerLabelCache(tmp_path, tokenizer, extractor)
-    cache.put(clip_key("a", 0, 16000), torch.tensor([1, 2, 3]))
+    cache.put(clip_key("a", 0, np.zeros(16000, dtype=np.float32)), torch.tensor([1, 2, 3]))
     cache.flush()
     reseeded = BeatsRandomProjectionTokenizer(_tiny_config(random_projection_seed=1))
     with pytest.raises(StaleLabelCacheError, match="built by a different tokenizer"):

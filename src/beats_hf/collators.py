@@ -89,7 +89,7 @@ class _AudioBatcher:
             batch["attention_mask"] = features["attention_mask"]
         batch["clip_ids"] = [item.get("id", str(i)) for i, item in enumerate(kept)]
         batch["clip_keys"] = [
-            clip_key(item.get("id", str(i)), item.get("crop_start", 0), item["waveform"].shape[0])
+            clip_key(item.get("id", str(i)), item.get("crop_start", 0), item["waveform"])
             for i, item in enumerate(kept)
         ]
         return kept, batch

@@ -5,8 +5,9 @@ In MAM pre-training the targets of a clip are the discrete labels its frozen tok
 augmentation they never change, so they can be computed once (EAT's "cheap targets"): a release-size tokenizer
 costs about a third of a training step.
 
-**What a cache entry is.** One entry per clip *crop*: the key is `clip id | crop start | crop length` (in samples)
-and the value the labels of the crop's real patches, in time-major order. Keying on the crop keeps entries exact
+**What a cache entry is.** One entry per clip *crop*: the key is `clip id | crop start | crop length | digest` (start
+and length in samples, the digest a BLAKE2b hash of the crop's float32 samples) and the value the labels of the
+crop's real patches, in time-major order. Keying on the crop keeps entries exact
 for any tokenizer (a Transformer tokenizer's labels depend on the whole crop, so they cannot be cut out of a longer
 clip's labels). It also means random crops of clips longer than the crop length would miss on every epoch, so
 training with the cache uses deterministic start crops (`crop='start'`; `training/pretrain.py` refuses anything
@@ -15,7 +16,9 @@ else); for 10 s AudioSet clips and a 10 s crop that loses nothing.
 **Staleness.** The cache is keyed by the tokenizer's identity: a SHA-256 over the tokenizer's class, its config,
 every tensor of its state dict, and the feature extractor's config ([`tokenizer_fingerprint`]). It is stored in
 `metadata.json` and in every shard; opening the cache with another tokenizer (retrained, re-seeded, other fbank
-statistics) raises [`StaleLabelCacheError`] instead of feeding old labels.
+statistics) raises [`StaleLabelCacheError`] instead of feeding old labels. The audio is covered by the digest in
+every key: a file replaced or re-encoded under the same name, or a dataset row that now holds another clip, misses
+the cache and is tokenized again (hashing a 10 s crop takes well under a millisecond, a tokenizer pass far more).
 
 **Storage.** `cache_dir/metadata.json` plus shards `labels-<process>-<random>.safetensors`, each holding the labels
 of many clips concatenated (`token_ids`, int16 for codebooks up to 32768 codes), their `offsets`, and the clip keys
@@ -34,9 +37,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-FORMAT_VERSION = 1
+# 2: keys carry a digest of the crop's samples.
+FORMAT_VERSION = 2
 _METADATA_FILE = "metadata.json"
 # Config entries that say where or with what a model was saved, not what it computes.
 _VOLATILE_CONFIG_KEYS = {"transformers_version", "architectures", "auto_map", "dtype", "torch_dtype"}
@@ -68,9 +73,16 @@ def tokenizer_fingerprint(tokenizer: torch.nn.Module, feature_extractor: Any) ->
     return digest.hexdigest()
 
 
-def clip_key(clip_id: str, crop_start: int, num_samples: int) -> str:
-    """The cache key of a crop: `clip id | first sample | number of samples`."""
-    return f"{clip_id}|{int(crop_start)}|{int(num_samples)}"
+def clip_key(clip_id: str, crop_start: int, waveform: np.ndarray | torch.Tensor) -> str:
+    """
+    The cache key of a crop (`waveform`, 1-D, the samples the tokenizer sees): `clip id | first sample | number of
+    samples | BLAKE2b-128 hex digest of the samples as float32`.
+    """
+    if isinstance(waveform, torch.Tensor):
+        waveform = waveform.detach().to("cpu").numpy()
+    samples = np.ascontiguousarray(waveform, dtype=np.float32)
+    digest = hashlib.blake2b(samples.reshape(-1).view(np.uint8), digest_size=16).hexdigest()
+    return f"{clip_id}|{int(crop_start)}|{samples.shape[0]}|{digest}"
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
@@ -245,8 +257,8 @@ class TokenizerLabelCache:
             if cached.numel() != counts[row]:
                 raise StaleLabelCacheError(
                     f"The cached labels of {key!r} cover {cached.numel()} patches but the clip in this batch has "
-                    f"{counts[row]} real patches. Pass the batch's attention_mask; if it is right, the audio behind "
-                    "this id changed: delete the cache folder to rebuild it."
+                    f"{counts[row]} real patches. Pass the batch's attention_mask (the key's digest covers the audio "
+                    "itself)."
                 )
             labels[row, : counts[row]] = cached
         return labels.to(input_values.device)
