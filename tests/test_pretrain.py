@@ -188,6 +188,29 @@ def test_label_cache_run_with_a_trained_tokenizer(train_csv, tmp_path):
         main(dataclasses.replace(config, crop="random"))
 
 
+def test_random_projection_tokenizer_of_an_existing_run_must_match_the_config(tmp_path):
+    # A folder keeps the random-projection tokenizer its run was trained against; another seed (or codebook size)
+    # is a different tokenizer and must not be swapped for the saved one silently.
+    from accelerate import Accelerator
+
+    from training.pretrain import load_tokenizer
+
+    accelerator = Accelerator(cpu=True)
+    model_config = BeatsConfig(**TINY_MODEL)
+    first, _ = load_tokenizer(
+        PretrainConfig(train_data="x", random_projection_seed=3), model_config, tmp_path, accelerator
+    )
+    again, _ = load_tokenizer(
+        PretrainConfig(train_data="x", random_projection_seed=3), model_config, tmp_path, accelerator
+    )
+    assert first.config.random_projection_seed == 3 and torch.equal(first.codebook, again.codebook)
+    with pytest.raises(ValueError, match="random_projection_seed=3 but this run asks for random_projection_seed=4"):
+        load_tokenizer(PretrainConfig(train_data="x", random_projection_seed=4), model_config, tmp_path, accelerator)
+    smaller = BeatsConfig(**{**TINY_MODEL, "codebook_size": TINY_MODEL["codebook_size"] // 2})
+    with pytest.raises(ValueError, match="codebook_size"):
+        load_tokenizer(PretrainConfig(train_data="x", random_projection_seed=3), smaller, tmp_path, accelerator)
+
+
 def test_command_line_run(train_csv, tmp_path):
     command = [
         sys.executable,

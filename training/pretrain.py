@@ -172,6 +172,22 @@ def load_tokenizer(config: PretrainConfig, model_config: BeatsConfig, output_dir
             BeatsRandomProjectionTokenizer(tokenizer_config).save_pretrained(path)
             BeatsFeatureExtractor().save_pretrained(path)
         accelerator.wait_for_everyone()
+        # A tokenizer already in the folder (a resumed run) must be the one this config asks for.
+        saved = json.loads((path / "config.json").read_text())
+        wanted = {
+            "random_projection_seed": config.random_projection_seed,
+            **{name: getattr(model_config, name) for name in ("codebook_size", "codebook_dim", "patch_size")},
+            "num_mel_bins": model_config.num_mel_bins,
+        }
+        differing = {name: (saved.get(name), value) for name, value in wanted.items() if saved.get(name) != value}
+        if differing:
+            raise ValueError(
+                f"{path} holds a random-projection tokenizer with "
+                + ", ".join(f"{name}={old}" for name, (old, _) in differing.items())
+                + " but this run asks for "
+                + ", ".join(f"{name}={new}" for name, (_, new) in differing.items())
+                + ". Use a new output_dir, or delete that folder if the old run is not to be resumed."
+            )
     else:
         path = Path(config.tokenizer)
     config_file = path / "config.json"
