@@ -419,9 +419,9 @@ def _truncated(path):
     path.write_bytes(data[: len(data) // 2])
 
 
-def _edited(edit):
+def _edited(edit, base="small_pt"):
     def make(path):
-        checkpoint = torch.load(FIXTURES / "small_pt.pt", weights_only=True)
+        checkpoint = torch.load(FIXTURES / f"{base}.pt", weights_only=True)
         edit(checkpoint)
         torch.save(checkpoint, path)
 
@@ -452,7 +452,72 @@ def _unshared_table(checkpoint):
     checkpoint["model"]["encoder.layers.1.self_attn.relative_attention_bias.weight"] = torch.zeros(320, 4)
 
 
+def _cfg(**entries):
+    def edit(checkpoint):
+        checkpoint["cfg"].update(entries)
+
+    return edit
+
+
+def _head_without_flag(checkpoint):
+    # What the official loader refuses: BEATs(cfg) with finetuned_model=False has no predictor to load these into.
+    head = torch.load(FIXTURES / "small_ft.pt", weights_only=True)["model"]
+    checkpoint["cfg"]["predictor_class"] = 10
+    checkpoint["model"].update({name: head[name] for name in ("predictor.weight", "predictor.bias")})
+
+
+def _flag_without_head(checkpoint):
+    del checkpoint["model"]["predictor.weight"], checkpoint["model"]["predictor.bias"]
+
+
+def _labels(**changes):
+    def edit(checkpoint):
+        checkpoint["label_dict"].update({int(index[1:]): label for index, label in changes.items()})
+
+    return edit
+
+
 MALFORMED = {
+    # layer_norm_first=True with deep_norm=True (the official code asserts too): huggingface_hub's strict dataclass
+    # error is not a ValueError, and used to escape as an "unexpected error".
+    "inconsistent cfg": (
+        _edited(_cfg(layer_norm_first=True)),
+        r"the entries deep_norm, layer_norm_first are invalid or inconsistent \(deep_norm=True requires post-LN "
+        r"layers \(layer_norm_first=False\).*Correct checkpoint\['cfg'\]",
+    ),
+    "cfg value of a wrong type": (
+        _edited(_cfg(encoder_layers="2")),
+        r"the entry encoder_layers is invalid \(Field 'encoder_layers' expected int, got str",
+    ),
+    "cfg problem in official names": (
+        _edited(_cfg(encoder_attention_heads=3)),
+        r"encoder_embed_dim \(64\) must be divisible by encoder_attention_heads \(3\)",
+    ),
+    "head without finetuned_model": (
+        _edited(_head_without_flag),
+        r"cfg\['finetuned_model'\] is False but the state dict has the classification head "
+        r"\['predictor\.weight', 'predictor\.bias'\]: the cfg and the tensors disagree.*set "
+        r"cfg\['finetuned_model'\] = True",
+    ),
+    "head without any finetuned_model entry": (
+        _edited(lambda checkpoint: (_head_without_flag(checkpoint), checkpoint["cfg"].pop("finetuned_model"))),
+        r"cfg\['finetuned_model'\] is absent \(the official default, False\) but the state dict has the "
+        r"classification head",
+    ),
+    "finetuned_model without head": (
+        _edited(_flag_without_head, base="small_ft"),
+        r"cfg\['finetuned_model'\] is True but the state dict has no classification head.*disagree",
+    ),
+    "duplicate labels": (
+        _edited(_labels(i7="class_3", i9="class_3", i8="class_1"), base="small_ft"),
+        r"label_dict gives the same label to several classes \('class_1' for classes 1, 8; 'class_3' for classes "
+        r"3, 7, 9\).*Give every class its own label",
+    ),
+    "labels colliding once made readable": (
+        _edited(_labels(i0="/m/09x0r", i1="Speech", i2="Speech (/m/09x0r)"), base="small_ft"),
+        r"with AudioSet identifiers replaced by display names, gives the same label to several classes "
+        r"\('Speech \(/m/09x0r\)' for classes 0, 2\)",
+    ),
     "truncated": (_truncated, r"truncated or corrupt"),
     "no cfg": (_edited(_without_cfg), r"expected a dict with 'cfg' and 'model' entries, found \['model'\]"),
     "not beats": (_edited(_not_beats), r"not a BEATs checkpoint"),
@@ -521,6 +586,17 @@ def test_cli_error_is_one_line(tmp_path, capsys):
     assert code == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "truncated or corrupt" in lines[0]
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_invalid_cfg_is_a_checkpoint_error(tmp_path, capsys):
+    source = tmp_path / "bad_cfg.pt"
+    _edited(_cfg(layer_norm_first=True))(source)
+    code = main_convert_original(["--checkpoint", str(source), "--output-dir", str(tmp_path / "out")])
+    assert code == 2  # a bad checkpoint, not an internal error (3)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cfg describes a model that cannot be built")
+    assert "unexpected" not in lines[0] and "deep_norm, layer_norm_first" in lines[0]
     assert not (tmp_path / "out").exists()
 
 

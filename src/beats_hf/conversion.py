@@ -48,6 +48,11 @@ import torch
 import torch.nn.functional as F
 from huggingface_hub import HfApi
 
+try:  # strict dataclasses (BeatsConfig) wrap a failed check in these, which are not ValueError subclasses
+    from huggingface_hub.errors import StrictDataclassClassValidationError, StrictDataclassFieldValidationError
+except ImportError:  # older huggingface_hub: the checks raise TypeError / ValueError themselves
+    StrictDataclassClassValidationError = StrictDataclassFieldValidationError = None
+
 from . import model_cards
 from .configuration_beats import BEATS_AUTO_MAP, BeatsConfig
 from .console import quiet_transformers
@@ -166,6 +171,14 @@ _TOKENIZER_KEY_PATTERNS: list[tuple[str, str]] = [
     (r"quantize\.embedding\.cluster_size", r"quantizer.kmeans_cluster_size"),
     (r"quantize\.embedding\.initted", r"quantizer.initialized"),
 ]
+# What building a BeatsConfig raises for cfg values it rejects: wrong types and inconsistent combinations.
+_STRICT_CONFIG_ERRORS: tuple[type[Exception], ...] = tuple(
+    error for error in (StrictDataclassClassValidationError, StrictDataclassFieldValidationError) if error is not None
+)
+_CONFIG_ERRORS: tuple[type[Exception], ...] = (TypeError, ValueError, *_STRICT_CONFIG_ERRORS)
+# beats_hf config field -> official cfg field, to word config errors with the names the checkpoint's cfg uses.
+_HF_TO_OFFICIAL_NAME = {hf_name: official_name for official_name, (hf_name, _) in OFFICIAL_CONFIG_FIELDS.items()}
+_HF_NAME = re.compile(r"\b(" + "|".join(sorted(_HF_TO_OFFICIAL_NAME, key=len, reverse=True)) + r")\b")
 # Copies of the shared relative-position table that the official model keeps in every layer after the first.
 _SHARED_BIAS_COPY = re.compile(r"encoder\.layers\.([1-9]\d*)\.self_attn\.relative_attention_bias\.weight")
 _SHARED_BIAS = "encoder.layers.0.self_attn.relative_attention_bias.weight"
@@ -274,13 +287,33 @@ def validate_official_checkpoint(checkpoint: Any, source: str = "checkpoint") ->
 
 
 def detect_checkpoint_kind(checkpoint: Mapping[str, Any]) -> CheckpointKind:
-    """`tokenizer` when the state dict has a quantizer, `finetuned` when it has a classification head, else `pretrained`."""
+    """
+    `tokenizer` when the state dict has a quantizer, `finetuned` when it has a classification head (`predictor.*`),
+    else `pretrained`. For a model, the cfg's `finetuned_model` (absent means False, as in the official code) must
+    agree with the tensors: the official model has the head exactly when the flag is set and loads strictly, so a
+    disagreement is a [`CheckpointError`] rather than a guess.
+    """
     state_dict = checkpoint["model"]
     if any(k.startswith("quantize") for k in state_dict):
         return "tokenizer"
-    if "predictor.weight" in state_dict or checkpoint["cfg"].get("finetuned_model", False):
-        return "finetuned"
-    return "pretrained"
+    head = [name for name in state_dict if name.startswith("predictor.")]
+    flag = checkpoint["cfg"].get("finetuned_model", False)
+    if head and not flag:
+        stated = repr(flag) if "finetuned_model" in checkpoint["cfg"] else "absent (the official default, False)"
+        raise CheckpointError(
+            f"cfg['finetuned_model'] is {stated} but the state dict has the classification head {head}: the cfg and "
+            "the tensors disagree, and the official code would build no head and refuse these tensors. For a "
+            "fine-tuned model set cfg['finetuned_model'] = True (and cfg['predictor_class'] to the number of "
+            "classes); for a pre-trained encoder delete the predictor.* tensors; then save the file again."
+        )
+    if flag and not head:
+        raise CheckpointError(
+            f"cfg['finetuned_model'] is {flag!r} but the state dict has no classification head (predictor.weight, "
+            "predictor.bias): the cfg and the tensors disagree. For a pre-trained encoder set "
+            "cfg['finetuned_model'] = False and save the file again; for a fine-tuned model the head is missing, "
+            "so use the complete file."
+        )
+    return "finetuned" if head else "pretrained"
 
 
 def official_cfg_fields(kind: CheckpointKind) -> tuple[str, ...]:
@@ -336,7 +369,9 @@ def config_from_official(
                 )
             by_index = {int(i): label for i, label in label_dict.items()}
             original_labels = [str(by_index[i]) for i in range(num_labels)]
+            _check_distinct_labels(original_labels, "label_dict")
             names, _ = readable_labels(original_labels)
+            _check_distinct_labels(names, "label_dict, with AudioSet identifiers replaced by display names,")
             id2label = dict(enumerate(names))
         else:
             id2label = {i: f"LABEL_{i}" for i in range(num_labels)}
@@ -352,8 +387,54 @@ def config_from_official(
     }
     try:
         return BeatsConfig(**values)
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"cfg describes a model beats_hf cannot build: {_first_line(error)}") from error
+    except _CONFIG_ERRORS as error:
+        raise CheckpointError(_invalid_cfg_message(error)) from error
+
+
+def _invalid_cfg_message(error: Exception) -> str:
+    """
+    The message for a cfg that [`BeatsConfig`] rejects: the reason, worded with the official cfg names instead of
+    the beats_hf ones (`hidden_size` -> `encoder_embed_dim`), the cfg entries it involves, and what to do.
+    """
+    cause = error.__cause__ if isinstance(error, _STRICT_CONFIG_ERRORS) and error.__cause__ is not None else error
+    reason = " ".join(str(cause).split()).removeprefix("Invalid BeatsConfig: ").rstrip(".")
+    reason = _HF_NAME.sub(lambda match: _HF_TO_OFFICIAL_NAME[match.group(1)], reason)
+    entries = list(dict.fromkeys(word for word in re.findall(r"\w+", reason) if word in OFFICIAL_CONFIG_FIELDS))
+    if len(entries) > 1:
+        problem = f"the entries {', '.join(entries)} are invalid or inconsistent"
+    elif entries:
+        problem = f"the entry {entries[0]} is invalid"
+    else:
+        problem = "it is invalid"
+    hint = (
+        " (the released checkpoints have layer_norm_first=False and deep_norm=True)"
+        if {"layer_norm_first", "deep_norm"} <= set(entries)
+        else ""
+    )
+    return (
+        f"cfg describes a model that cannot be built: {problem} ({reason}). Correct checkpoint['cfg'] to the "
+        f"values the weights were trained with{hint} and save the file again."
+    )
+
+
+def _check_distinct_labels(labels: Sequence[str], what: str) -> None:
+    """
+    Raise [`CheckpointError`] naming every label given to more than one class: `label2id` (label -> class index)
+    would keep only one of them, so the other classes could not be found by name.
+    """
+    indices: dict[str, list[int]] = {}
+    for index, label in enumerate(labels):
+        indices.setdefault(label, []).append(index)
+    duplicated = {label: where for label, where in indices.items() if len(where) > 1}
+    if duplicated:
+        listed = "; ".join(
+            f"{label!r} for classes {', '.join(map(str, where))}" for label, where in duplicated.items()
+        )
+        raise CheckpointError(
+            f"{what} gives the same label to several classes ({listed}), so label2id could not tell them apart. "
+            "Give every class its own label in checkpoint['label_dict'] (for AudioSet, its identifier such as "
+            "'/m/09x0r') and save the file again."
+        )
 
 
 def _json_value(value: Any) -> Any:
