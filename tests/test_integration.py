@@ -24,7 +24,7 @@ from transformers import (
     pipeline,
 )
 from transformers.utils import is_torchaudio_available
-from utils import make_model, random_waveform, tiny_config
+from utils import make_model, padded_batch, random_waveform, tiny_config
 
 from beats_hf import (
     BeatsConfig,
@@ -396,3 +396,56 @@ def test_tokenizer_save_load_keeps_quantizer_buffers(tmp_path):
         assert torch.equal(reloaded_buffers[name], tensor), name
     with torch.no_grad():
         assert torch.equal(reloaded.eval()(input_values).token_ids, model(input_values).token_ids)
+
+
+TOKENIZER_REMOTE_CODE_SCRIPT = REMOTE_CODE_SCRIPT.split("from transformers import AutoFeatureExtractor")[
+    0
+] + textwrap.dedent(
+    """
+    from transformers.dynamic_module_utils import get_class_from_dynamic_module
+
+    directory, class_name, input_path, out_path = sys.argv[1:5]
+    model_class = get_class_from_dynamic_module(f"modeling_beats.{class_name}", directory)
+    tokenizer = model_class.from_pretrained(directory).eval()
+    with torch.no_grad():
+        token_ids = tokenizer(torch.from_numpy(np.load(input_path))).token_ids
+    np.save(out_path, token_ids.numpy())
+    print(json.dumps({"module": model_class.__module__}))
+    """
+)
+
+
+@pytest.mark.parametrize("class_name", ["BeatsTokenizerModel", "BeatsRandomProjectionTokenizer"])
+def test_tokenizer_folders_load_as_remote_code(class_name, tmp_path):
+    # The tokenizers have no Auto class, so transformers would not copy the model code; a folder saved with
+    # save_pretrained (what tokenizer training and pre-training write) must still load without beats_hf.
+    from beats_hf.modeling_beats import BeatsRandomProjectionTokenizer, BeatsTokenizerModel
+
+    model_class = {
+        "BeatsTokenizerModel": BeatsTokenizerModel,
+        "BeatsRandomProjectionTokenizer": BeatsRandomProjectionTokenizer,
+    }[class_name]
+    tokenizer = make_model(model_class)
+    directory = tmp_path / "tokenizer"
+    tokenizer.save_pretrained(directory)
+    for name in ("configuration_beats.py", "modeling_beats.py"):
+        assert (directory / name).is_file(), name
+    input_values, _ = padded_batch((64, 64))
+    np.save(tmp_path / "input.npy", input_values.numpy())
+    script = tmp_path / "load_tokenizer.py"
+    script.write_text(TOKENIZER_REMOTE_CODE_SCRIPT)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), TRANSFORMERS_VERBOSITY="error")
+    done = subprocess.run(
+        [sys.executable, "-I", str(script), str(directory), class_name, "input.npy", "out.npy"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["module"].startswith("transformers_modules.")
+    with torch.no_grad():
+        expected = tokenizer(input_values).token_ids
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected.numpy())

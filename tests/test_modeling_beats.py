@@ -29,7 +29,7 @@ from beats_hf import (
     compute_random_patch_mask,
     modeling_beats,
 )
-from beats_hf.modeling_beats import BeatsPositionalConvEmbedding, attention_blocks
+from beats_hf.modeling_beats import BeatsPositionalConvEmbedding, BeatsRandomProjectionTokenizer, attention_blocks
 
 try:  # generated from the installed transformers' sdist by tests/conftest.py (see tests/hf_mixins.py)
     from hf_tests.test_configuration_common import ConfigTester
@@ -934,3 +934,152 @@ class TestSharedScratchBuffers:
         with torch.no_grad():
             replaced = model(input_values).last_hidden_state
         torch.testing.assert_close(replaced, hooked, atol=1e-5, rtol=0)
+
+
+class TestReviewedEdgeCases:
+    """Behaviours found missing in a review: each test failed before its fix."""
+
+    @pytest.mark.parametrize("head", ["multi_label", "masked_audio_modeling"])
+    def test_trainer_gradient_accumulation_keeps_the_loss_scale(self, head, tmp_path):
+        # The losses are batch means: with accumulation the Trainer must divide by the steps itself (it does not
+        # for models that take loss kwargs), or the loss and the gradients come out `steps` times too large.
+        from transformers import Trainer, TrainingArguments
+
+        num_clips, generator = 8, torch.Generator().manual_seed(0)
+        input_values = torch.randn(num_clips, 64, 32, generator=generator)
+        if head == "multi_label":
+            model_class, overrides = BeatsForAudioClassification, {"num_labels": NUM_LABELS}
+            overrides["problem_type"] = "multi_label_classification"
+            labels = (torch.rand(num_clips, NUM_LABELS, generator=generator) > 0.5).float()
+            items = [{"input_values": x, "labels": y} for x, y in zip(input_values, labels)]
+        else:
+            model_class, overrides = BeatsForMaskedAudioModeling, {}
+            masks = compute_random_patch_mask(torch.ones(num_clips, 8, dtype=torch.bool), generator=generator)
+            labels = torch.randint(0, 16, (num_clips, 8), generator=generator)
+            items = [
+                {"input_values": x, "bool_masked_pos": m, "labels": y} for x, m, y in zip(input_values, masks, labels)
+            ]
+        losses = []
+        for steps in (1, 4):
+            args = TrainingArguments(
+                output_dir=str(tmp_path / str(steps)),
+                per_device_train_batch_size=num_clips // steps,
+                gradient_accumulation_steps=steps,
+                max_steps=1,
+                learning_rate=0.0,
+                report_to=[],
+                use_cpu=True,
+                save_strategy="no",
+                disable_tqdm=True,
+            )
+            model = make_model(model_class, **overrides)
+            losses.append(Trainer(model=model, args=args, train_dataset=items).train().training_loss)
+        assert losses[1] == pytest.approx(losses[0], rel=1e-4)
+
+    def test_hooks_on_the_feed_forward_see_each_layer_own_activations(self):
+        # Without autograd the feed-forward reuses one buffer across layers; a hook on fc2 (whose input is that
+        # buffer) must get each layer's own values, not a buffer the next layer overwrites.
+        model = make_model(BeatsModel, num_hidden_layers=3)
+        input_values, _ = padded_batch((64, 64))
+
+        def fc2_inputs(grad: bool) -> list[torch.Tensor]:
+            seen = []
+            hooks = [
+                layer.feed_forward.fc2.register_forward_hook(lambda module, args, output: seen.append(args[0]))
+                for layer in model.encoder.layers
+            ]
+            with torch.set_grad_enabled(grad):
+                model(input_values)
+            for hook in hooks:
+                hook.remove()
+            return [tensor.detach() for tensor in seen]
+
+        for without_grad, with_grad in zip(fc2_inputs(False), fc2_inputs(True)):
+            torch.testing.assert_close(without_grad, with_grad)
+
+    def test_classifier_labels_are_checked_against_problem_type(self):
+        model = make_model(BeatsForAudioClassification, num_labels=NUM_LABELS)
+        input_values = torch.randn(2, 64, 32)
+        model.config.problem_type = "multi_label_classification"
+        with pytest.raises(ValueError, match="problem_type='multi_label_classification'.*multi-hot floats"):
+            model(input_values, labels=torch.tensor([0, 3]))
+        model.config.problem_type = "single_label_classification"
+        with pytest.raises(ValueError, match="problem_type='single_label_classification'.*class indices"):
+            model(input_values, labels=torch.zeros(2, NUM_LABELS))
+        with pytest.raises(ValueError, match="an integer dtype"):
+            model(input_values, labels=torch.tensor([0.0, 3.0]))
+        regression = make_model(BeatsForAudioClassification, num_labels=1)
+        with pytest.raises(ValueError, match="regression targets"):
+            regression(input_values, labels=torch.tensor([1, 2]))
+        assert regression(input_values, labels=torch.tensor([1.0, 2.0])).loss.isfinite()
+
+    def test_random_projection_labels_do_not_depend_on_precision(self):
+        tokenizer = make_model(BeatsRandomProjectionTokenizer)
+        input_values, attention_mask = padded_batch()
+        expected = tokenizer(input_values, attention_mask=attention_mask).token_ids
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(tokenizer(input_values, attention_mask=attention_mask).token_ids, expected)
+        halved = copy.deepcopy(tokenizer).to(torch.bfloat16)
+        # Cast buffers round the projection: the labels may move, but the model must run and return valid labels.
+        labels = halved(input_values.to(torch.bfloat16), attention_mask=attention_mask).token_ids
+        assert labels.shape == expected.shape and torch.equal(labels == -100, expected == -100)
+
+    def test_masked_audio_modeling_refuses_labels_out_of_range_and_an_empty_target(self):
+        model = make_model(BeatsForMaskedAudioModeling)
+        input_values, attention_mask = padded_batch()
+        patch_mask = compute_patch_attention_mask(attention_mask, 64, model.config)
+        masked = compute_random_patch_mask(patch_mask, generator=torch.Generator().manual_seed(0))
+        labels = torch.randint(0, 16, masked.shape, generator=torch.Generator().manual_seed(1))
+        kwargs = {"attention_mask": attention_mask, "bool_masked_pos": masked}
+        for bad in (16, -3):
+            wrong = labels.clone()
+            wrong[masked] = bad
+            with pytest.raises(ValueError, match=r"in \[0, 16\)"):
+                model(input_values, labels=wrong, **kwargs)
+        with pytest.raises(ValueError, match="integer tokenizer labels"):
+            model(input_values, labels=labels.float(), **kwargs)
+        with pytest.raises(ValueError, match="No patch is both masked and labelled"):
+            model(input_values, labels=labels.masked_fill(masked, -100), **kwargs)
+        only_padding = ~patch_mask
+        only_padding[:, 0] = False  # clip 0 has no padding: some patch must stay masked for the encoder's check
+        with pytest.raises(ValueError, match="No patch is both masked and labelled"):
+            model(input_values, labels=labels, attention_mask=attention_mask, bool_masked_pos=only_padding)
+        # Labels at visible patches may be anything: they are ignored.
+        visible_junk = labels.masked_fill(~masked, 999)
+        assert model(input_values, labels=visible_junk, **kwargs).loss.isfinite()
+
+    def test_sdpa_warns_that_it_returns_no_attentions(self):
+        from transformers.testing_utils import CaptureLogger
+        from transformers.utils import logging as hf_logging
+
+        model = make_model(BeatsModel, attn_implementation="sdpa")
+        hf_logging.warning_once.cache_clear()  # an earlier test may have triggered the one-time warning
+        logger = hf_logging.get_logger("transformers.integrations.sdpa_attention")
+        with CaptureLogger(logger) as captured:
+            outputs = model(torch.randn(1, 64, 32), output_attentions=True)
+        assert outputs.attentions == () and "does not support `output_attentions=True`" in captured.out
+        eager = make_model(BeatsModel, attn_implementation="eager")
+        assert len(eager(torch.randn(1, 64, 32), output_attentions=True).attentions) == 2
+
+    @pytest.mark.parametrize(
+        ("overrides", "message"),
+        [
+            ({"num_attention_heads": 3}, r"hidden_size \(32\) must be divisible by num_attention_heads \(3\)"),
+            ({"deep_norm": True, "layer_norm_first": True}, "deep_norm=True requires post-LN layers"),
+            ({"num_hidden_layers": 0}, r"num_hidden_layers \(0\) must be a positive integer"),
+            ({"num_attention_heads": 0}, r"num_attention_heads \(0\) must be a positive integer"),
+            ({"intermediate_size": 0}, r"intermediate_size \(0\) must be a positive integer"),
+            ({"patch_embedding_dim": 0}, r"patch_embedding_dim \(0\) must be a positive integer"),
+            ({"num_conv_pos_embeddings": 0}, r"num_conv_pos_embeddings \(0\) must be a positive integer"),
+            ({"codebook_size": 0}, r"codebook_size \(0\) must be a positive integer"),
+            ({"num_labels": 0}, r"num_labels \(0\) must be a positive integer"),
+            ({"layer_norm_eps": -1e-5}, r"layer_norm_eps \(-1e-05\) must be positive"),
+            ({"layer_wise_gradient_decay_ratio": 0.0}, r"layer_wise_gradient_decay_ratio \(0.0\) must be positive"),
+        ],
+    )
+    def test_config_refuses_sizes_the_model_cannot_be_built_with(self, overrides, message):
+        from huggingface_hub.errors import StrictDataclassError
+
+        # transformers' strict config dataclass wraps the ValueError of validate_architecture.
+        with pytest.raises((ValueError, StrictDataclassError), match=message):
+            tiny_config(**overrides)

@@ -149,7 +149,31 @@ class BeatsConfig(PreTrainedConfig):
 
     def validate_architecture(self):
         """Reject combinations the model cannot build, each with the fix."""
-        problems = []
+        # Sizes first: the checks below divide by some of them.
+        sizes = (
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "patch_embedding_dim",
+            "num_conv_pos_embeddings",
+            "num_conv_pos_embedding_groups",
+            "codebook_size",
+            "codebook_dim",
+            "num_labels",
+        )
+        problems = [
+            f"{name} ({getattr(self, name)!r}) must be a positive integer"
+            for name in sizes
+            if isinstance(getattr(self, name), bool)
+            or not isinstance(getattr(self, name), int)
+            or getattr(self, name) < 1
+        ]
+        for name in ("layer_norm_eps", "layer_wise_gradient_decay_ratio"):
+            if not getattr(self, name) > 0:
+                problems.append(f"{name} ({getattr(self, name)}) must be positive")
+        if problems:
+            raise ValueError("Invalid BeatsConfig: " + "; ".join(problems) + ".")
         if self.hidden_size % self.num_attention_heads != 0:
             problems.append(
                 f"hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "

@@ -12,8 +12,10 @@ padded batch therefore gives the same outputs as the clip on its own.
 import contextlib
 import contextvars
 import math
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -552,7 +554,9 @@ class BeatsAttention(nn.Module):
         )
         dropout = 0.0 if not self.training else self.attention_dropout
         if position_bias is not None and position_bias.dim() == 2:
-            if self.config._attn_implementation == "sdpa" and not kwargs.get("output_attentions", False):
+            # SDPA returns no attention weights (the interface warns when they are asked for): the chunked path
+            # gives the same outputs.
+            if self.config._attn_implementation == "sdpa":
                 attn_output = self._chunked_sdpa(
                     attention_interface,
                     query_states,
@@ -589,15 +593,19 @@ class BeatsAttention(nn.Module):
         return self.out_proj(attn_output), attn_weights
 
 
+def _has_forward_hooks(module: nn.Module) -> bool:
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or nn.modules.module._global_forward_hooks
+        or nn.modules.module._global_forward_pre_hooks
+    )
+
+
 def _is_plain_linear(module: nn.Module) -> bool:
     """An `nn.Linear` with a bias and no hooks, so calling its `addmm` directly is the same as calling the module
     (adapters such as LoRA replace or wrap the module, and hooks must see its output)."""
-    return (
-        type(module) is nn.Linear
-        and module.bias is not None
-        and not (module._forward_hooks or module._forward_pre_hooks)
-        and not (nn.modules.module._global_forward_hooks or nn.modules.module._global_forward_pre_hooks)
-    )
+    return type(module) is nn.Linear and module.bias is not None and not _has_forward_hooks(module)
 
 
 class BeatsFeedForward(nn.Module):
@@ -612,6 +620,9 @@ class BeatsFeedForward(nn.Module):
         if (
             self.activation is _gelu_float32
             and _is_plain_linear(self.fc1)
+            # The shared buffer is overwritten by the next layer: no hook may keep a reference to it.
+            and not _has_forward_hooks(self.activation_dropout)
+            and not _has_forward_hooks(self.fc2)
             and hidden_states.dtype == self.fc1.weight.dtype == torch.float32
             and not torch.is_autocast_enabled(hidden_states.device.type)
             and not _autograd_records(hidden_states, self.fc1.weight)
@@ -656,13 +667,15 @@ class BeatsEncoderLayer(GradientCheckpointingLayer):
     ) -> torch.Tensor:
         residual = hidden_states
         if self.layer_norm_first:
-            hidden_states, _ = self.self_attn(self.self_attn_layer_norm(hidden_states), attention_mask, position_bias)
+            hidden_states, _ = self.self_attn(
+                self.self_attn_layer_norm(hidden_states), attention_mask, position_bias, **kwargs
+            )
             hidden_states = residual + self.dropout(hidden_states)
             residual = hidden_states
             hidden_states = self.feed_forward(self.final_layer_norm(hidden_states))
             return residual + self.dropout(hidden_states)
 
-        hidden_states, _ = self.self_attn(hidden_states, attention_mask, position_bias)
+        hidden_states, _ = self.self_attn(hidden_states, attention_mask, position_bias, **kwargs)
         hidden_states = self.self_attn_layer_norm(residual * self.deep_norm_alpha + self.dropout(hidden_states))
         residual = hidden_states
         hidden_states = self.feed_forward(hidden_states)
@@ -770,6 +783,18 @@ class BeatsPreTrainedModel(PreTrainedModel):
         "hidden_states": BeatsEncoderLayer,
         "attentions": OutputRecorder(BeatsAttention, index=1),
     }
+
+    def save_pretrained(self, save_directory: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+        """`PreTrainedModel.save_pretrained`, plus the model code for `trust_remote_code` in every folder.
+
+        config.json's `auto_map` always names the BEATs files, but transformers only copies them for classes registered
+        with an Auto class: the tokenizers (no Auto class fits them) would get folders that a process without beats_hf
+        cannot load. With `push_to_hub=True`, push after saving (the copy happens once the upload has run)."""
+        super().save_pretrained(save_directory, *args, **kwargs)
+        if kwargs.get("is_main_process", True) and self._auto_class is None:
+            from transformers.dynamic_module_utils import custom_object_save
+
+            custom_object_save(self, save_directory)
 
     def _initialize_weights(self, module: nn.Module, is_custom_code: bool = False) -> None:
         # transformers skips modules without parameters of their own in out-of-tree code, which would skip the
@@ -943,6 +968,11 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
     patches. `logits` are the pooled scores before any sigmoid/softmax (the original returns their sigmoid).
     """
 
+    # The loss is a mean over the batch for every problem type: the HF Trainer must divide it by the gradient
+    # accumulation steps itself (it skips that for models whose forward takes **kwargs, expecting a loss summed and
+    # divided by `num_items_in_batch`, which the multi-label and regression losses ignore).
+    accepts_loss_kwargs = False
+
     def __init__(self, config: BeatsConfig):
         super().__init__(config)
         self.beats = BeatsModel(config)
@@ -959,20 +989,39 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         self.beats.requires_grad_(False)
 
     def _check_labels(self, labels: torch.Tensor, logits: torch.Tensor) -> None:
+        """The labels' shape and dtype against what the loss of `config.problem_type` (or, unset, of the labels'
+        dtype, as the HF loss infers it) needs."""
         batch_size, num_labels = logits.shape
-        if num_labels == 1:
-            expected = [(batch_size,), (batch_size, 1)]
-            meaning = "regression targets"
-        elif labels.dtype in (torch.long, torch.int, torch.int16, torch.int8, torch.uint8):
-            expected = [(batch_size,)]
-            meaning = "class indices (single-label)"
+        problem_type = self.config.problem_type
+        integer = not labels.dtype.is_floating_point and labels.dtype != torch.bool
+        if problem_type is None:
+            problem_type = (
+                "regression"
+                if num_labels == 1
+                else "single_label_classification"
+                if integer
+                else "multi_label_classification"
+            )
+            source = "labels of this dtype"
         else:
-            expected = [(batch_size, num_labels)]
-            meaning = "multi-hot floats (multi-label)"
-        if tuple(labels.shape) not in expected:
+            source = f"config.problem_type={problem_type!r}"
+        if problem_type == "regression":
+            expected, meaning = (
+                [(batch_size,), (batch_size, num_labels)] if num_labels == 1 else [(batch_size, num_labels)],
+                "regression targets",
+            )
+            dtype_ok = labels.dtype.is_floating_point
+        elif problem_type == "single_label_classification":
+            expected, meaning, dtype_ok = [(batch_size,)], "class indices (single-label)", integer
+        else:
+            expected, meaning = [(batch_size, num_labels)], "multi-hot floats (multi-label)"
+            dtype_ok = labels.dtype.is_floating_point
+        if tuple(labels.shape) not in expected or not dtype_ok:
             raise ValueError(
-                f"labels has shape {tuple(labels.shape)}, but {meaning} for a batch of {batch_size} with "
-                f"{num_labels} labels must have shape {' or '.join(str(e) for e in expected)}."
+                f"labels has shape {tuple(labels.shape)} and dtype {labels.dtype}, but with {source} the loss needs "
+                f"{meaning}: shape {' or '.join(str(e) for e in expected)} for a batch of {batch_size} and "
+                f"{num_labels} labels, {'an integer' if problem_type == 'single_label_classification' else 'a float'} "
+                "dtype. Pass labels of that form, or set config.problem_type to the task the labels are for."
             )
 
     @can_return_tuple
@@ -1028,6 +1077,9 @@ class BeatsForMaskedAudioModeling(BeatsPreTrainedModel):
     discrete label of every patch; the loss is the cross-entropy on masked patches.
     """
 
+    # A mean over the masked patches of the batch: see `BeatsForAudioClassification.accepts_loss_kwargs`.
+    accepts_loss_kwargs = False
+
     def __init__(self, config: BeatsConfig):
         super().__init__(config)
         self.beats = BeatsModel(config)
@@ -1075,7 +1127,22 @@ class BeatsForMaskedAudioModeling(BeatsPreTrainedModel):
                 raise ValueError(
                     f"labels must have shape {tuple(bool_masked_pos.shape)} (batch, patches), got {tuple(labels.shape)}."
                 )
+            if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+                raise ValueError(f"labels must be integer tokenizer labels (e.g. torch.long), got {labels.dtype}.")
             targets = labels.masked_fill(~(bool_masked_pos & patch_attention_mask), -100)
+            scored = targets != -100
+            codebook_size = logits.shape[-1]
+            if bool(((targets < 0) | (targets >= codebook_size))[scored].any()):
+                raise ValueError(
+                    f"labels must be tokenizer labels in [0, {codebook_size}) (config.codebook_size) or -100 (ignored); "
+                    f"got values in [{int(targets[scored].min())}, {int(targets[scored].max())}] at masked patches."
+                )
+            if not bool(scored.any()):
+                raise ValueError(
+                    "No patch is both masked and labelled (bool_masked_pos only on padding or all False, or every "
+                    "such label -100), so the masked-prediction loss is undefined; mask real, labelled patches "
+                    "(compute_random_patch_mask does) or leave labels out."
+                )
             loss = F.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=-100)
         return BeatsMaskedAudioModelingOutput(
             loss=loss,
@@ -1308,15 +1375,18 @@ class BeatsRandomProjectionTokenizer(BeatsPreTrainedModel):
             input_values, attention_mask: see [`BeatsModel.forward`].
         """
         self._check_inputs(input_values, attention_mask)
-        patches = self.patchify(input_values.float())
-        encoded = F.normalize(patches @ self.projection.t(), dim=-1)
-        token_ids = (encoded @ self.codebook.t()).argmax(dim=-1)
+        # Labels must not depend on the caller's precision (autocast, or a model cast to half precision, which casts
+        # these buffers too): float32 throughout, like the trained tokenizer's projection and quantizer.
+        with torch.autocast(device_type=input_values.device.type, enabled=False):
+            patches = self.patchify(input_values.float())
+            encoded = F.normalize(patches @ self.projection.float().t(), dim=-1)
+            token_ids = (encoded @ self.codebook.float().t()).argmax(dim=-1)
         patch_attention_mask = compute_patch_attention_mask(attention_mask, input_values.shape[1], self.config)
         if patch_attention_mask is None:
             patch_attention_mask = torch.ones_like(token_ids, dtype=torch.bool)
         return BeatsTokenizerOutput(
             token_ids=token_ids.masked_fill(~patch_attention_mask, -100),
-            quantized=F.embedding(token_ids, self.codebook),
+            quantized=F.embedding(token_ids, self.codebook.float()),
             encoded=encoded,
             patch_attention_mask=patch_attention_mask,
         )
