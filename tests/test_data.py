@@ -204,7 +204,8 @@ def test_crops_are_seeded_by_seed_epoch_and_index(tmp_path):
     records = read_audio_records(tmp_path)
     random_crops = AudioClipDataset(records, max_seconds=1.0, crop="random", seed=3)
     first = random_crops[0]
-    assert first["waveform"].shape == (SR,) and set(first) == {"waveform", "labels", "id", "crop_start", "sample_seed"}
+    assert first["waveform"].shape == (SR,) and first["truncated"]
+    assert set(first) == {"waveform", "labels", "id", "crop_start", "sample_seed", "truncated"}
     assert random_crops[0]["crop_start"] == first["crop_start"]
     random_crops.set_epoch(1)
     starts = {random_crops[0]["crop_start"]}
@@ -219,6 +220,75 @@ def test_crops_are_seeded_by_seed_epoch_and_index(tmp_path):
     )
     with pytest.raises(ValueError, match="crop must be one of"):
         AudioClipDataset(records, crop="middle")
+
+
+def _truncation_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "longer than max_seconds" in r.getMessage()]
+
+
+def test_start_crops_warn_once_and_count_every_cut_clip(tmp_path, caplog):
+    for name, seconds in (("a_long.wav", 3.0), ("b_long.wav", 2.5), ("c_exact.wav", 1.0), ("d_short.wav", 0.5)):
+        write_wav(tmp_path / name, _tone(seconds), SR)
+    records = read_audio_records(tmp_path)
+    dataset = AudioClipDataset(records, max_seconds=1.0, crop="start")
+    with caplog.at_level(logging.WARNING, logger="beats_hf.data"):
+        items = [dataset[i] for i in range(len(dataset))]
+    # One warning, for the first clip cut: its name, its length, the limit and the options that raise it.
+    (message,) = _truncation_warnings(caplog)
+    assert "a_long.wav" in message and "3.00 s" in message and "max_seconds=1" in message
+    assert "eval_max_seconds" in message and "--max-seconds" in message
+    assert [item["truncated"] for item in items] == [True, True, False, False]  # exactly max_seconds is not cut
+    assert [item["waveform"].shape[0] for item in items] == [SR, SR, SR, SR // 2]
+    assert dataset.num_truncated == 2
+
+    collator = DataCollatorForAudio(BeatsFeatureExtractor())
+    assert collator(items)["num_truncated_clips"] == 2 and collator(items[2:])["num_truncated_clips"] == 0
+    assert collator([None]) == {"num_skipped_clips": 1}  # empty batches keep their shape
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="beats_hf.data"):
+        again = [dataset[i] for i in range(len(dataset))]
+    assert _truncation_warnings(caplog) == [] and dataset.num_truncated == 4  # every read counts, warned once
+    assert all(np.array_equal(x["waveform"], y["waveform"]) for x, y in zip(items, again))
+
+    # Random crops cut by design: counted and flagged, never warned about.
+    caplog.clear()
+    random_crops = AudioClipDataset(records, max_seconds=1.0, crop="random")
+    with caplog.at_level(logging.WARNING, logger="beats_hf.data"):
+        flags = [random_crops[i]["truncated"] for i in range(len(random_crops))]
+    assert _truncation_warnings(caplog) == [] and flags == [True, True, False, False]
+    assert random_crops.num_truncated == 2
+    # Clips within the limit: nothing to report.
+    caplog.clear()
+    whole = AudioClipDataset(records, max_seconds=3.0, crop="start")
+    with caplog.at_level(logging.WARNING, logger="beats_hf.data"):
+        assert not any(whole[i]["truncated"] for i in range(len(whole)))
+    assert _truncation_warnings(caplog) == [] and whole.num_truncated == 0
+
+
+def test_cut_clips_are_counted_across_data_loader_workers(tmp_path):
+    # Worker processes read with their own copies of the dataset: the main process's counter stays at 0, and the
+    # batches' num_truncated_clips is the count that reaches it (what training/evaluate.py reports).
+    for index in range(6):
+        write_wav(tmp_path / f"clip{index}.wav", _tone(2.0 if index % 2 == 0 else 0.5), SR)
+    dataset = AudioClipDataset(read_audio_records(tmp_path), max_seconds=1.0, crop="start")
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=2, num_workers=2, collate_fn=DataCollatorForAudio(BeatsFeatureExtractor())
+    )
+    assert sum(batch["num_truncated_clips"] for batch in loader) == 3
+    assert dataset.num_truncated == 0
+
+
+def test_streaming_start_crops_warn_and_count(saved_hf_dataset, caplog):
+    dataset = build_audio_dataset(
+        saved_hf_dataset, streaming=True, id_column="clip", shuffle_buffer_size=0, max_seconds=0.7, crop="start"
+    )
+    with caplog.at_level(logging.WARNING, logger="beats_hf.data"):
+        items = list(dataset)
+    (message,) = _truncation_warnings(caplog)
+    assert "Clip a is 1.00 s long" in message and "max_seconds=0.7" in message
+    assert [(item["id"], item["truncated"]) for item in items] == [("a", True), ("b", False), ("c", True)]
+    assert dataset.num_truncated == 2
 
 
 def test_labels_and_audio_collator(synthetic):

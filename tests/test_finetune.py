@@ -9,6 +9,7 @@ several times faster than two for models this small when the machine is shared.
 import csv
 import importlib.util
 import json
+import logging
 import subprocess
 import sys
 from dataclasses import replace
@@ -423,6 +424,51 @@ def test_evaluate_multi_label_writes_map_and_per_class_plot(tmp_path, tiny_encod
     )
     assert 0.0 <= report["mAP"] <= 1.0 and report["num_classes_evaluated"] == 10
     assert (tmp_path / "per_class_ap.png").is_file()
+
+
+def test_evaluate_reports_clips_cut_to_max_seconds(tmp_path, tiny_encoder_dir, synthetic, capsys):
+    # The synthetic clips last 2 s. The count comes from the batches, so it is right with worker processes (the
+    # default --num-workers 2), whose datasets' counters never reach the main process.
+    label2id = {name: i for i, name in enumerate(SYNTHETIC_CLASSES)}
+    finetune.load_classifier(tiny_encoder_dir, label2id, multi_label=False).save_pretrained(tmp_path / "model")
+    BeatsFeatureExtractor().save_pretrained(tmp_path / "model")
+    common = ["--model", str(tmp_path / "model"), "--data", str(synthetic / "small_validation.csv")]
+    whole = evaluate_script.main([*common, "--output-dir", str(tmp_path / "whole")])
+    assert whole["num_truncated_clips"] == 0 and whole["max_seconds"] == 10.0
+    assert "0 cut to their first 10 s)" in capsys.readouterr().out
+    cut = evaluate_script.main([*common, "--output-dir", str(tmp_path / "cut"), "--max-seconds", "1"])
+    assert cut["num_clips"] == 20 and cut["num_truncated_clips"] == 20
+    assert json.loads((tmp_path / "cut" / "report.json").read_text())["num_truncated_clips"] == 20
+    summary = capsys.readouterr().out
+    assert "20 cut to their first 1 s (raise --max-seconds to evaluate whole clips)" in summary
+
+
+def test_validation_clips_longer_than_eval_max_seconds_are_reported(tmp_path, tiny_encoder_dir, synthetic, caplog):
+    config = quick_config(tiny_encoder_dir, synthetic, tmp_path, max_seconds=1.0, eval_max_seconds=1.5)
+    data = finetune.prepare_data(config)
+    feature_extractor = finetune.load_feature_extractor(config)
+    validation = finetune.build_loader(config, data.validation, data, feature_extractor, train=False)
+    with caplog.at_level(logging.WARNING, logger="beats_hf.data"):
+        cut = sum(batch["num_truncated_clips"] for batch in validation)
+    warnings = [m for m in caplog.messages if "longer than max_seconds" in m]
+    assert len(warnings) == 1 and "2.00 s long, longer than max_seconds=1.5" in warnings[0]
+    assert "eval_max_seconds" in warnings[0]
+    assert cut == len(data.validation) == validation.dataset.num_truncated  # num_workers=0: one process
+    # The fine-tuning evaluation reports them with its metrics.
+    from accelerate import Accelerator
+
+    model = finetune.load_classifier(tiny_encoder_dir, data.label2id, data.multi_label).eval()
+    loss_type = finetune.resolve_loss_type(config.loss, data.multi_label, config.mixup_alpha)
+    metrics = finetune.evaluate(
+        model, validation, feature_extractor, Accelerator(cpu=True), data.multi_label, loss_type
+    )
+    assert metrics["num_truncated_clips"] == len(data.validation) == metrics["num_clips"]
+    # Random training crops cut by design and stay quiet.
+    caplog.clear()
+    train = finetune.build_loader(config, data.train, data, feature_extractor, train=True)
+    with caplog.at_level(logging.WARNING, logger="beats_hf.data"):
+        next(iter(train))
+    assert not any("longer than max_seconds" in m for m in caplog.messages)
 
 
 # ----------------------------------------------------------------------------------------------------------------------

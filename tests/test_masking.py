@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from beats_hf import BeatsConfig, BeatsFeatureExtractor, BeatsRandomProjectionTokenizer, BeatsTokenizerModel
-from beats_hf.collators import DataCollatorForMaskedAudioModeling, compute_input_values
+from beats_hf.collators import DataCollatorForAudio, DataCollatorForMaskedAudioModeling, compute_input_values
 from beats_hf.label_cache import StaleLabelCacheError, TokenizerLabelCache, clip_key, tokenizer_fingerprint
 from beats_hf.masking import inverse_block_patch_mask, multi_mask, random_patch_mask
 
@@ -136,6 +136,25 @@ def test_mam_collator_shapes_clip_index_and_determinism():
     assert torch.equal(waveform_batch["attention_mask"], batch["attention_mask"])
     inverse = DataCollatorForMaskedAudioModeling(extractor, config, mask_type="inverse_block", seed=7)(items)
     assert torch.equal(inverse["bool_masked_pos"].sum(1), batch["bool_masked_pos"][::3].sum(1))
+
+
+@pytest.mark.parametrize("lengths", [[1.0, 0.5, 0.8], [0.6, 0.6]])
+def test_waveform_path_honours_the_fast_fbank_setting(lengths):
+    # return_waveforms=True leaves the fbank to compute_input_values, which must use the extractor's settings as the
+    # extractor itself does: exact_fbank=False gives the fast filter bank on both paths, never the exact one.
+    items, config = _items(lengths), _tiny_config()
+    fast, exact = BeatsFeatureExtractor(exact_fbank=False), BeatsFeatureExtractor()
+    for make in (
+        lambda extractor, waveforms: DataCollatorForAudio(extractor, return_waveforms=waveforms),
+        lambda extractor, waveforms: DataCollatorForMaskedAudioModeling(extractor, config, return_waveforms=waveforms),
+    ):
+        in_collator = make(fast, False)(items)["input_values"]
+        on_device = compute_input_values(make(fast, True)(items), fast)
+        assert torch.equal(on_device, in_collator)
+        exact_features = compute_input_values(make(exact, True)(items), exact)
+        assert torch.equal(exact_features, make(exact, False)(items)["input_values"])
+        assert not torch.equal(on_device, exact_features)  # the flag is used, not ignored
+        assert torch.allclose(on_device, exact_features, atol=1e-4)
 
 
 def test_label_cache_hits_misses_and_persistence(tmp_path):

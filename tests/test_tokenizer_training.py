@@ -25,6 +25,7 @@ from beats_hf import (
 )
 from beats_hf.synthetic_sounds import generate_synthetic_dataset
 from beats_hf.tokenizer_training import (
+    DEFAULT_LEARNING_RATES,
     BeatsTeacher,
     BeatsTokenizerDistiller,
     BeatsTokenizerEstimator,
@@ -36,7 +37,7 @@ from beats_hf.tokenizer_training import (
     save_tokenizer,
 )
 from beats_hf.training_utils import load_config
-from training.train_tokenizer import TokenizerTrainConfig, build_tokenizer, main
+from training.train_tokenizer import TokenizerTrainConfig, build_tokenizer, main, resolve_learning_rate
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_YAML = REPO_ROOT / "training" / "configs" / "tokenizer_tiny.yaml"
@@ -355,6 +356,19 @@ def test_saved_tokenizer_has_no_estimator_and_keeps_the_codebook(tmp_path, teach
     assert training_info["teacher_kind"] == "pretrained" and training_info["teacher_target"] == "last_hidden_state"
     assert training_info["codebook_codes_used"] == 5.0 and training_info["codebook_perplexity"] == 4.2
     assert (tmp_path / "final" / "preprocessor_config.json").is_file()
+
+
+def test_learning_rate_zero_is_kept_and_only_none_means_the_default():
+    # An explicit 0.0 is a value (e.g. to check a pipeline without updates), not "unset": it must not fall back to the
+    # paper's default. Only None (the field's default, or `learning_rate: null` in YAML) selects it.
+    assert TokenizerTrainConfig().learning_rate is None
+    for kind, default in DEFAULT_LEARNING_RATES.items():
+        assert resolve_learning_rate(TokenizerTrainConfig(), kind) == default
+        assert resolve_learning_rate(TokenizerTrainConfig(learning_rate=0.0), kind) == 0.0
+        assert resolve_learning_rate(TokenizerTrainConfig(learning_rate=1e-4), kind) == 1e-4
+    from_flag = load_config(TokenizerTrainConfig, ["--learning_rate", "0"])
+    assert from_flag.learning_rate == 0.0
+    assert resolve_learning_rate(from_flag, "pretrained") == 0.0
 
 
 def test_build_tokenizer_from_a_beats_encoder(teacher_dirs, audio_dir, tmp_path):

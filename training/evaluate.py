@@ -7,7 +7,8 @@
 The metric follows the model's `problem_type`: mAP with per-class AP for multi-label models (`per_class_ap.png`),
 accuracy with a confusion matrix for single-label models (`confusion_matrix.png`). The data is anything
 `beats_hf.data.read_audio_records` reads; its label names must be among the model's `label2id`. Clips longer than
-`--max-seconds` are evaluated on their first `--max-seconds`.
+`--max-seconds` are evaluated on their first `--max-seconds`: the first one cut is named in a warning, and the report
+and the summary line give how many were cut (`num_truncated_clips`); raise `--max-seconds` to use whole clips.
 """
 
 from __future__ import annotations
@@ -36,7 +37,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--path-column", "--path_column", dest="path_column", default="path")
     parser.add_argument("--label-column", "--label_column", dest="label_column", default="label")
     parser.add_argument("--audio-column", "--audio_column", dest="audio_column", default="audio")
-    parser.add_argument("--max-seconds", "--max_seconds", dest="max_seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--max-seconds",
+        "--max_seconds",
+        dest="max_seconds",
+        type=float,
+        default=10.0,
+        help="longer clips are evaluated on their first max-seconds (counted and reported)",
+    )
     parser.add_argument("--batch-size", "--batch_size", dest="batch_size", type=int, default=16)
     parser.add_argument("--num-workers", "--num_workers", dest="num_workers", type=int, default=2)
     parser.add_argument("--device", default=None, help="default: cuda if available, else cpu")
@@ -75,12 +83,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         num_workers=args.num_workers,
     )
 
-    all_logits, all_labels, skipped = [], [], 0
+    # Counted from the batches, not from dataset.num_truncated: with num_workers > 0 the clips are read (and cut) by
+    # the workers' copies of the dataset, whose counters never reach this process.
+    all_logits, all_labels, skipped, truncated = [], [], 0, 0
     with torch.no_grad():
         for batch in loader:
             skipped += batch["num_skipped_clips"]
             if is_empty_batch(batch):
                 continue
+            truncated += batch["num_truncated_clips"]
             logits = model(
                 input_values=batch["input_values"].to(device), attention_mask=batch["attention_mask"].to(device)
             ).logits
@@ -97,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "data": str(args.data),
         "num_clips": int(sum(len(labels) for labels in all_labels)),
         "num_skipped_clips": skipped,
+        "num_truncated_clips": truncated,
+        "max_seconds": args.max_seconds,
         "multi_label": multi_label,
         "labels": names,
     }
@@ -114,7 +127,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         )
     (output_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     headline = f"mAP {report['mAP']:.4f}" if multi_label else f"accuracy {report['accuracy']:.4f}"
-    print(f"{headline} on {report['num_clips']} clips ({skipped} unreadable); report in {output_dir / 'report.json'}")
+    cut = f"{truncated} cut to their first {args.max_seconds:g} s"
+    if truncated:
+        cut += " (raise --max-seconds to evaluate whole clips)"
+    print(
+        f"{headline} on {report['num_clips']} clips ({skipped} unreadable, {cut}); "
+        f"report in {output_dir / 'report.json'}"
+    )
     return report
 
 

@@ -373,9 +373,10 @@ def evaluate(
     """
     was_training = model.training
     model.eval()
-    all_logits, all_labels, skipped = [], [], 0
+    all_logits, all_labels, skipped, truncated = [], [], 0, 0
     for batch in loader:
         skipped += batch["num_skipped_clips"]
+        truncated += batch.get("num_truncated_clips", 0)
         if is_empty_batch(batch):
             continue
         batch = send_to_device(batch, accelerator.device)
@@ -393,13 +394,15 @@ def evaluate(
             (0, num_labels) if multi_label else (0,), device=device, dtype=torch.float if multi_label else torch.long
         )
     logits, labels = gather_uneven(accelerator, logits), gather_uneven(accelerator, labels)
-    skipped = int(accelerator.reduce(torch.tensor(skipped, device=device), "sum"))
+    skipped, truncated = accelerator.reduce(torch.tensor([skipped, truncated], device=device), "sum").tolist()
     if len(labels) == 0:
         raise ValueError(f"the evaluation set has no usable clip ({skipped} unreadable or too short)")
     metrics = classification_metrics(logits.cpu(), labels.cpu(), multi_label)
     metrics["loss"] = classification_loss(logits, labels, loss_type).item()
     metrics["num_clips"] = len(labels)
     metrics["num_skipped_clips"] = skipped
+    # Clips longer than eval_max_seconds, scored on their start (the dataset names the first in a warning).
+    metrics["num_truncated_clips"] = truncated
     return metrics
 
 

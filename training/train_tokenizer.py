@@ -129,6 +129,17 @@ def build_tokenizer(config: TokenizerTrainConfig) -> BeatsTokenizerModel:
     return tokenizer
 
 
+def resolve_learning_rate(config: TokenizerTrainConfig, teacher_kind: str) -> float:
+    """
+    The peak learning rate: `config.learning_rate` when it is set (any value, 0.0 included), else the paper's
+    default for the teacher's kind (`DEFAULT_LEARNING_RATES`: 5e-5 for a pre-trained teacher, 5e-4 for a fine-tuned
+    one). `None` is the only "unset" value.
+    """
+    if config.learning_rate is not None:
+        return config.learning_rate
+    return DEFAULT_LEARNING_RATES[teacher_kind]
+
+
 def _saved_feature_extractor(model_dir: str | None) -> BeatsFeatureExtractor | None:
     if model_dir and Path(model_dir, "preprocessor_config.json").is_file():
         return BeatsFeatureExtractor.from_pretrained(model_dir)
@@ -200,7 +211,7 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
         kmeans_iterations=config.kmeans_iterations,
         kmeans_seed=config.seed,
     )
-    learning_rate = config.learning_rate or DEFAULT_LEARNING_RATES[teacher.kind]
+    learning_rate = resolve_learning_rate(config, teacher.kind)
     feature_extractor = load_feature_extractor(config)
 
     # 2. Accelerator (layer drop skips layers at random, which DDP must be told about), data, optimizer, schedule.

@@ -8,7 +8,9 @@
 
 Both drop the `None` items the datasets return for unreadable clips and report how many they dropped
 (`num_skipped_clips`); a batch with no usable clip comes out as `{"num_skipped_clips": n}` alone, and training loops
-skip it ([`is_empty_batch`]). With `return_waveforms=True` they leave the filter bank to the training step
+skip it ([`is_empty_batch`]). Other batches also count the clips the dataset cut to its `max_seconds` (items with
+`truncated`; `num_truncated_clips`): unlike the dataset's own counter, this count crosses data-loader worker
+processes with the batches. With `return_waveforms=True` they leave the filter bank to the training step
 ([`compute_input_values`]), so that it can run on the accelerator, in float32, outside autocast.
 """
 
@@ -50,6 +52,7 @@ def compute_input_values(batch: dict[str, Any], feature_extractor: BeatsFeatureE
     The normalised filter bank of a batch: `batch["input_values"]` when the collator computed it, otherwise computed
     here from `waveforms` / `waveform_lengths` on their device, in float32 with autocast disabled (the fbank's
     power spectrum overflows half precision, and the features must not depend on the mixed-precision setting).
+    Both paths honour every setting of `feature_extractor`, `exact_fbank` included, so they give the same features.
     """
     if "input_values" in batch:
         return batch["input_values"]
@@ -63,6 +66,7 @@ def compute_input_values(batch: dict[str, Any], feature_extractor: BeatsFeatureE
             fbank_mean=feature_extractor.fbank_mean,
             fbank_std=feature_extractor.fbank_std,
             padding_value=feature_extractor.padding_value,
+            exact=feature_extractor.exact_fbank,
         )
 
 
@@ -87,6 +91,7 @@ class _AudioBatcher:
             features = self.feature_extractor(waveforms, sampling_rate=sampling_rate, return_tensors="pt")
             batch["input_values"] = features["input_values"]
             batch["attention_mask"] = features["attention_mask"]
+        batch["num_truncated_clips"] = sum(bool(item.get("truncated", False)) for item in kept)
         batch["clip_ids"] = [item.get("id", str(i)) for i, item in enumerate(kept)]
         batch["clip_keys"] = [
             clip_key(item.get("id", str(i)), item.get("crop_start", 0), item["waveform"])
@@ -108,7 +113,7 @@ class DataCollatorForMaskedAudioModeling:
     - `bool_masked_pos` `(K * B, num_patches)`, clip-major (row `r` is view `r % K` of clip `r // K`) and
       `clip_index` `(K * B,)` mapping each view to its clip: feed the model `input_values[clip_index]` and the
       tokenizer's labels `labels[clip_index]`;
-    - `clip_ids`, `clip_keys` (for [`TokenizerLabelCache`]) and `num_skipped_clips`.
+    - `clip_ids`, `clip_keys` (for [`TokenizerLabelCache`]), `num_skipped_clips` and `num_truncated_clips`.
 
     Masks are reproducible: when the items carry a `sample_seed` (as [`AudioClipDataset`] items do), the batch's
     generator is seeded from `seed` and those, so a batch's masks depend only on the seed, the epoch and the clips
@@ -200,7 +205,8 @@ class DataCollatorForAudio:
 
     Without `num_labels` the items' labels are not used (features only, e.g. for tokenizer training).
 
-    Also `clip_ids`, `clip_keys` and `num_skipped_clips` (see [`DataCollatorForMaskedAudioModeling`]).
+    Also `clip_ids`, `clip_keys`, `num_skipped_clips` and `num_truncated_clips` (see
+    [`DataCollatorForMaskedAudioModeling`]).
 
     Args:
         feature_extractor ([`BeatsFeatureExtractor`]): makes the filter banks.

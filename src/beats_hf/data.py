@@ -16,7 +16,10 @@ Three kinds of source, all read by [`read_audio_records`]:
 16 kHz float32 mono waveforms (any other rate is resampled, multi-channel audio downmixed with a logged note),
 cropped to at most `max_seconds` (a random excerpt for training, the start for evaluation). Unreadable clips and
 clips shorter than one BEATs patch (0.175 s) are reported by name in a warning, counted, and returned as `None`,
-which the collators drop: a bad file never stops a long run.
+which the collators drop: a bad file never stops a long run. Nothing is cut silently either: the first clip a start
+crop cuts is named in a warning (once per dataset and process), every cut is counted (`num_truncated`), and items
+say whether they were cut (`truncated`), which the collators sum per batch (`num_truncated_clips`). Random crops
+cut by design and are counted without a warning.
 
 All randomness is a function of `(seed, epoch, index)`: the crop of item `i` in epoch `e` and its `sample_seed`
 (used by the collator to draw masks) do not depend on worker processes or on how many batches were skipped, so a
@@ -460,6 +463,8 @@ class _ClipMaker:
         self.crop = crop
         self.label2id = label2id
         self.num_skipped = 0
+        self.num_truncated = 0
+        self._warned_truncation = False
 
     def __call__(self, record: AudioRecord, rng: np.random.Generator) -> dict[str, Any] | None:
         try:
@@ -477,8 +482,14 @@ class _ClipMaker:
             )
             return None
         start = 0
-        if waveform.shape[0] > self.max_samples and self.crop == "random":
-            start = int(rng.integers(0, waveform.shape[0] - self.max_samples + 1))
+        truncated = waveform.shape[0] > self.max_samples
+        if truncated:
+            self.num_truncated += 1
+            if self.crop == "random":  # an excerpt of a longer clip: cropping by design, not worth a warning
+                start = int(rng.integers(0, waveform.shape[0] - self.max_samples + 1))
+            elif not self._warned_truncation:
+                self._warned_truncation = True
+                self._warn_truncation(record, waveform.shape[0])
         waveform = waveform[start : start + self.max_samples]
         labels: list[str] | list[int] = list(record.labels)
         if self.label2id is not None:
@@ -489,15 +500,34 @@ class _ClipMaker:
             "id": record.id,
             "crop_start": start,
             "sample_seed": int(rng.integers(0, 2**63 - 1)),
+            "truncated": truncated,
         }
+
+    def _warn_truncation(self, record: AudioRecord, num_samples: int) -> None:
+        limit = self.max_samples / SAMPLING_RATE
+        logger.warning(
+            "Clip %s is %.2f s long, longer than max_seconds=%g: only its first %g s are used (crop='start'). Raise "
+            "the limit to use whole clips (fine-tuning: eval_max_seconds; training/evaluate.py: --max-seconds; "
+            "elsewhere: max_seconds). Warned once per dataset and process (each data-loader worker is a process); "
+            "later cuts are not logged but counted (num_truncated; num_truncated_clips of each collated batch).",
+            record.id,
+            num_samples / SAMPLING_RATE,
+            limit,
+            limit,
+        )
 
 
 class AudioClipDataset(torch.utils.data.Dataset):
     """
     Map-style dataset of training clips. Item `i` is a dict with `waveform` (float32 16 kHz mono, at most
-    `max_seconds` long), `labels` (label strings, or ids when `label2id` is given), `id`, `crop_start` (in samples)
-    and `sample_seed` (drawn from `(seed, epoch, i)`, for the collator's masks), or `None` when the clip cannot be
-    used (the reason is logged with the clip's name and `num_skipped` counts it in this process).
+    `max_seconds` long), `labels` (label strings, or ids when `label2id` is given), `id`, `crop_start` (in samples),
+    `sample_seed` (drawn from `(seed, epoch, i)`, for the collator's masks) and `truncated` (the clip was longer
+    than `max_seconds` and was cut), or `None` when the clip cannot be used (the reason is logged with the clip's
+    name and `num_skipped` counts it in this process).
+
+    Clips longer than `max_seconds` are cut: `crop="random"` takes a random excerpt (training, by design), and
+    `crop="start"` keeps the start (evaluation) and logs a warning naming the first clip it cuts, its length and the
+    limit. Both count the cut in `num_truncated`.
 
     Call `set_epoch(epoch)` before each epoch: random crops change with the epoch and nothing else.
     """
@@ -521,7 +551,18 @@ class AudioClipDataset(torch.utils.data.Dataset):
 
     @property
     def num_skipped(self) -> int:
+        """Unusable clips met by this process's copy of the dataset (see `num_truncated` for the scope)."""
         return self.clip_maker.num_skipped
+
+    @property
+    def num_truncated(self) -> int:
+        """
+        Items cut to `max_seconds` by this process's copy of the dataset, random crops included; every read counts
+        (a clip read in two passes counts twice). Data-loader workers (`num_workers > 0`) read with copies of their
+        own, whose counts never reach this one: there, the warning (one per worker, per pass unless the workers
+        persist) and the collators' per-batch `num_truncated_clips` are the signals that reach the main process.
+        """
+        return self.clip_maker.num_truncated
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
@@ -537,7 +578,8 @@ class StreamingAudioClipDataset(torch.utils.data.IterableDataset):
     """
     Iterable counterpart of [`AudioClipDataset`] over a [`HuggingFaceAudioRecordStream`], with the same items.
     Rows are shuffled with a buffer of `shuffle_buffer_size` (0 = stream order), reseeded with `set_epoch`; with
-    several data-loader workers the dataset's shards are split between them by `datasets`.
+    several data-loader workers the dataset's shards are split between them by `datasets`. Cut clips are warned
+    about and counted as in [`AudioClipDataset`] (`num_truncated`, with the same per-process scope).
     """
 
     def __init__(
@@ -558,7 +600,13 @@ class StreamingAudioClipDataset(torch.utils.data.IterableDataset):
 
     @property
     def num_skipped(self) -> int:
+        """Unusable clips met by this process's copy of the dataset (see [`AudioClipDataset.num_truncated`])."""
         return self.clip_maker.num_skipped
+
+    @property
+    def num_truncated(self) -> int:
+        """Items cut to `max_seconds` by this process's copy (see [`AudioClipDataset.num_truncated`])."""
+        return self.clip_maker.num_truncated
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
