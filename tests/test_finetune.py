@@ -275,6 +275,28 @@ def test_bf16_run_and_non_finite_loss_is_skipped(tmp_path, tiny_encoder_dir, syn
     assert all(torch.isfinite(value).all() for value in _weights(tmp_path / "bf16" / "final").values())
 
 
+def test_an_update_skipped_for_a_non_finite_gradient_does_not_advance_the_schedule(
+    tmp_path, tiny_encoder_dir, synthetic, monkeypatch
+):
+    from accelerate import Accelerator
+
+    real_clip, calls, schedulers = Accelerator.clip_grad_norm_, {"n": 0}, []
+
+    def first_norm_is_inf(self, parameters, max_norm, norm_type=2):
+        calls["n"] += 1
+        norm = real_clip(self, parameters, max_norm, norm_type)
+        return norm * float("inf") if calls["n"] == 1 else norm
+
+    real_build = finetune.build_scheduler
+    monkeypatch.setattr(Accelerator, "clip_grad_norm_", first_norm_is_inf)
+    monkeypatch.setattr(
+        finetune, "build_scheduler", lambda *a, **k: schedulers.append(real_build(*a, **k)) or schedulers[-1]
+    )
+    result = finetune.main(quick_config(tiny_encoder_dir, synthetic, tmp_path / "run", max_steps=3))
+    assert result["skipped_updates"] == 1 and result["step"] == 3
+    assert schedulers[0].last_epoch == 2  # stepped after the two updates that ran
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # The Trainer path
 

@@ -528,15 +528,16 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
                     grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
                     # fp16: the GradScaler skips inf/NaN gradients itself (and must see every step to lower its
                     # scale); otherwise a non-finite gradient norm means the update is skipped here.
+                    updated = False
                     if config.mixed_precision == "fp16" or torch.isfinite(grad_norm):
                         optimizer.step()
-                        skipped_updates += int(accelerator.optimizer_step_was_skipped)
-                    else:
-                        skipped_updates += 1
+                        updated = not accelerator.optimizer_step_was_skipped
+                    skipped_updates += int(not updated)
                     optimizer.zero_grad()
             if not accelerator.sync_gradients:
                 continue
-            scheduler.step()
+            if updated:  # as in the HF Trainer and pretrain.py: a skipped update does not advance the schedule
+                scheduler.step()
             state.step += 1
             progress.update(1)
 

@@ -289,7 +289,8 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
             if not accelerator.sync_gradients:
                 continue
             codebook_ema.step()
-            scheduler.step()
+            if not accelerator.optimizer_step_was_skipped:  # fp16 overflow: no update, the schedule waits too
+                scheduler.step()
             state.step += 1
             progress.update(1)
 
