@@ -171,6 +171,19 @@ REMOTE_CODE_SCRIPT = textwrap.dedent(
 )
 
 
+def run_without_beats_hf(script_text: str, tmp_path: Path, *args: str) -> str:
+    """Run `script_text` (which hides beats_hf) in a fresh isolated interpreter in `tmp_path`; returns its stdout."""
+    script = tmp_path / "remote_code_script.py"
+    script.write_text(script_text)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), TRANSFORMERS_VERBOSITY="error")
+    done = subprocess.run(
+        [sys.executable, "-I", str(script), *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    return done.stdout
+
+
 def test_trust_remote_code_in_fresh_process(saved, tmp_path):
     for directory in (saved["base"], saved["classifier"]):
         config = json.loads((directory / "config.json").read_text())
@@ -183,20 +196,10 @@ def test_trust_remote_code_in_fresh_process(saved, tmp_path):
 
     waveform = random_waveform(12000, seed=5)
     np.save(tmp_path / "waveform.npy", waveform)
-    script = tmp_path / "load_remote.py"
-    script.write_text(REMOTE_CODE_SCRIPT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), TRANSFORMERS_VERBOSITY="error")
-    done = subprocess.run(
-        [sys.executable, "-I", str(script), str(saved["base"]), str(saved["classifier"]), "waveform.npy", "out.npz"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    stdout = run_without_beats_hf(
+        REMOTE_CODE_SCRIPT, tmp_path, str(saved["base"]), str(saved["classifier"]), "waveform.npy", "out.npz"
     )
-    assert done.returncode == 0, done.stderr[-4000:]
-    report = json.loads(done.stdout.strip().splitlines()[-1])
+    report = json.loads(stdout.strip().splitlines()[-1])
     assert report["classes"] == ["BeatsFeatureExtractor", "BeatsModel", "BeatsForAudioClassification"]
     assert all(module.startswith("transformers_modules.") for module in report["modules"]), report["modules"]
     assert not report["beats_hf_loaded"]
@@ -432,20 +435,10 @@ def test_tokenizer_folders_load_as_remote_code(class_name, tmp_path):
         assert (directory / name).is_file(), name
     input_values, _ = padded_batch((64, 64))
     np.save(tmp_path / "input.npy", input_values.numpy())
-    script = tmp_path / "load_tokenizer.py"
-    script.write_text(TOKENIZER_REMOTE_CODE_SCRIPT)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env.update(HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf_home"), TRANSFORMERS_VERBOSITY="error")
-    done = subprocess.run(
-        [sys.executable, "-I", str(script), str(directory), class_name, "input.npy", "out.npy"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+    stdout = run_without_beats_hf(
+        TOKENIZER_REMOTE_CODE_SCRIPT, tmp_path, str(directory), class_name, "input.npy", "out.npy"
     )
-    assert done.returncode == 0, done.stderr[-4000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1])["module"].startswith("transformers_modules.")
+    assert json.loads(stdout.strip().splitlines()[-1])["module"].startswith("transformers_modules.")
     with torch.no_grad():
         expected = tokenizer(input_values).token_ids
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected.numpy())
