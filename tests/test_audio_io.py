@@ -193,6 +193,17 @@ def test_falls_back_to_wave_when_soundfile_fails(tmp_path, monkeypatch):
     np.testing.assert_array_equal(load_audio(path), [0.0, 0.5, -0.5])
 
 
+def test_without_soundfile_a_flac_file_error_says_what_to_install(tmp_path, monkeypatch):
+    path = tmp_path / "tone.flac"
+    soundfile.write(path, _sine(1000, 16000, 0.5), 16000, format="FLAC")
+    monkeypatch.setattr(audio_io, "_load_soundfile", lambda: None)
+    monkeypatch.setattr(audio_io, "_load_torchcodec_decoder", lambda: None)
+    with pytest.raises(AudioDecodeError, match=r"pip install 'beats_hf\[audio\]'"):
+        load_audio(path)
+    monkeypatch.undo()
+    assert load_audio(path).shape == (8000,)
+
+
 def test_unreadable_files_raise_naming_the_file(tmp_path, no_soundfile):
     missing = tmp_path / "missing.wav"
     empty = tmp_path / "empty.wav"

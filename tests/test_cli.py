@@ -563,6 +563,31 @@ def test_tokenize_npy_needs_output_dir(capsys, data, models):
     assert out == ""
 
 
+def test_tokenize_output_dir_needs_npy(capsys, tmp_path, data, models):
+    args = ("tokenize", data["clip"], "--model", models["tokenizer"], "--output-dir", tmp_path / "tokens")
+    code, out, err = cli(capsys, *args)
+    assert_user_error(code, err, "--output-dir is only used with --format npy")
+    assert out == "" and not (tmp_path / "tokens").exists()
+
+
+def test_verbose_flag_also_after_the_command(capsys, data, models):
+    code, out, err = cli(capsys, "classify", data["clip"], "--model", models["classifier"], "-v")
+    assert code == 0, err
+    assert cli(capsys, "-v", "classify", data["clip"], "--model", models["classifier"])[1] == out
+
+
+def test_classify_json_keeps_tiny_scores(capsys, data, models, monkeypatch):
+    # Multi-label scores of rare classes go far below 1e-6: they must not be rounded to ties at zero.
+    import beats_hf.inference as inference
+
+    real = inference.label_scores
+    monkeypatch.setattr(inference, "label_scores", lambda model, logits: real(model, logits) * 1e-9)
+    code, out, err = cli(capsys, "classify", data["clip"], "--model", models["multilabel"], "--format", "json")
+    assert code == 0, err
+    scores = [item["score"] for item in json.loads(out)[0]["labels"]]
+    assert all(0 < score < 1e-8 for score in scores) and len(set(scores)) == len(scores)
+
+
 def test_embed_refuses_a_file_as_output_dir_and_clashing_names(capsys, tmp_path, data, models):
     code, _, err = cli(capsys, "embed", data["clip"], "--model", models["encoder"], "--output-dir", data["clip"])
     assert_user_error(code, err, "is not a folder")
@@ -588,6 +613,7 @@ def test_a_broken_file_among_good_ones_is_named(capsys, tmp_path, data, models):
         ("--chunk-seconds", "nan"),
         ("--chunk-seconds", "-5"),
         ("--chunk-seconds", "abc"),
+        ("--chunk-seconds", "1e307"),
     ],
 )
 def test_invalid_option_values_are_usage_errors(capsys, data, models, option, value):

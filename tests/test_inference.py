@@ -359,3 +359,9 @@ def test_load_model_refuses_missing_broken_and_foreign_folders(tmp_path, folders
     BeatsFeatureExtractor(feature_size=80).save_pretrained(mismatch)
     with pytest.raises(ValueError, match="mel bins"):
         load_model(mismatch, "embed")
+    # A feature extractor for another sampling rate: the files are resampled to 16 kHz, the model takes nothing else.
+    other_rate = tmp_path / "other_rate"
+    _model(BeatsModel).save_pretrained(other_rate)
+    BeatsFeatureExtractor(sampling_rate=8000).save_pretrained(other_rate)
+    with pytest.raises(ValueError, match="sampling_rate=8000, but BEATs models take 16000 Hz"):
+        load_model(other_rate, "embed")

@@ -155,7 +155,14 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
             continue
         break
     else:
-        raise _decode_error(path, "unsupported or corrupt audio (" + "; ".join(failures) + ")")
+        reason = "unsupported or corrupt audio (" + "; ".join(failures) + ")"
+        if soundfile is None and decoder_cls is None:
+            # Only the standard library's reader was tried: it takes integer PCM WAV and nothing else.
+            reason += (
+                "; without soundfile only integer PCM WAV files can be read: for FLAC, OGG, float or 24-bit "
+                "extensible WAV and MP3, install it with `pip install 'beats_hf[audio]'` (or `pip install soundfile`)"
+            )
+        raise _decode_error(path, reason)
 
     if sampling_rate <= 0:
         raise _decode_error(path, f"invalid sampling rate {sampling_rate}")

@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import runpy
 import sys
 import textwrap
@@ -64,7 +65,7 @@ SCRIPT_COMMANDS = {
     ),
     "demo": (
         "training/demo.py",
-        "Run the whole pipeline on built-in synthetic data (about 20 min on 2 CPU cores).",
+        "Run the whole pipeline on built-in synthetic data (about 3-6 min on 2 CPU cores).",
         "beats-hf demo",
     ),
 }
@@ -111,12 +112,16 @@ def _positive_int(text: str) -> int:
 
 
 def _positive_seconds(text: str) -> float:
+    from .inference import MAX_CHUNK_SECONDS
+
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    if value > MAX_CHUNK_SECONDS:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_CHUNK_SECONDS:g} s, got {text}")
     return value
 
 
@@ -127,10 +132,12 @@ def _add_inference_arguments(parser: argparse.ArgumentParser, model_help: str) -
         "--chunk-seconds",
         type=_positive_seconds,
         default=10.0,
-        help="longer files are encoded in consecutive chunks of this length, rounded down to whole 0.16 s patch "
-        "rows; each chunk has its own attention context",
+        help="longer files are encoded in consecutive chunks of this length, rounded to whole 0.16 s patch rows "
+        "(at least one, at most 1e6 s); each chunk has its own attention context",
     )
     parser.add_argument("--batch-size", type=_positive_int, default=4, help="chunks per forward pass")
+    # Also accepted after the command (argparse would otherwise refuse `classify ... -v`); default: the global flag.
+    parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log at INFO level")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,7 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
         embed, "a BEATs folder with an encoder (encoder, classifier, masked-audio-modelling model or tokenizer)"
     )
     embed.add_argument("--output-dir", required=True, type=Path, help="folder for the embedding files")
-    embed.add_argument("--layers", choices=("last", "all"), default="last", help="the last layer or every layer")
+    embed.add_argument(
+        "--layers",
+        choices=("last", "all"),
+        default="last",
+        help="the last layer, or every hidden state (the embedding output and each layer's, as hidden_states; "
+        "for a pre-LN model the last of them precedes the final LayerNorm, which --layers last includes)",
+    )
     embed.add_argument("--format", choices=("safetensors", "npy"), default="safetensors", help="file format")
     embed.add_argument("--pooled-only", action="store_true", help="do not save the per-patch vectors")
 
@@ -268,7 +281,8 @@ def _classify(args: argparse.Namespace) -> int:
         scores = label_scores(model, result.outputs["logits"])
         top = scores.topk(min(args.top_k, scores.numel()))
         labels = [
-            {"label": model.config.id2label[int(i)], "score": round(float(s), 6)}
+            # Full precision: AudioSet's sigmoid scores go far below 1e-6, and rounding would tie and zero them.
+            {"label": model.config.id2label[int(i)], "score": float(s)}
             for s, i in zip(top.values, top.indices)
         ]
         report.append({"file": str(path), "duration": round(result.duration, 3), "labels": labels})
@@ -317,6 +331,8 @@ def _tokenize(args: argparse.Namespace) -> int:
         if args.output_dir is None:
             raise UserError("--format npy writes one file per input: give --output-dir")
         _check_output_dir(args.output_dir, args.files)
+    elif args.output_dir is not None:
+        raise UserError("--output-dir is only used with --format npy (the JSON goes to stdout); add --format npy")
     model, feature_extractor = load_model(args.model, "tokenize")
     report = []
     for path in args.files:
@@ -359,6 +375,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with contextlib.nullcontext() if args.verbose else quiet_transformers():
             return handler(args)
+    except BrokenPipeError:
+        # The reader of stdout went away (`| head`): not an input error. Silence the flush at exit as well.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (UserError, OSError, ValueError) as error:
         # Missing or unreadable files, a model folder of the wrong kind, invalid options: one line, no traceback.
         # (AudioDecodeError, ModelKindError and FileNotFoundError are among these.)

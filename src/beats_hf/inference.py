@@ -35,6 +35,8 @@ SAMPLING_RATE = 16000
 HOP_SAMPLES = 160
 WINDOW_SAMPLES = 400
 MIN_SAMPLES = WINDOW_SAMPLES + 15 * HOP_SAMPLES  # 16 frames = one patch row
+# Chunks are encoded in one pass each; beyond this the frame count would not even fit a machine integer.
+MAX_CHUNK_SECONDS = 1e6
 
 
 class ModelKindError(ValueError):
@@ -123,6 +125,11 @@ def load_model(model_dir: str | Path, task: str) -> tuple[BeatsPreTrainedModel, 
         if (model_dir / "preprocessor_config.json").is_file()
         else BeatsFeatureExtractor()
     )
+    if feature_extractor.sampling_rate != SAMPLING_RATE:
+        raise ValueError(
+            f"{model_dir}: preprocessor_config.json says sampling_rate={feature_extractor.sampling_rate}, but BEATs "
+            f"models take {SAMPLING_RATE} Hz audio (the files are resampled to it); fix preprocessor_config.json."
+        )
     if feature_extractor.feature_size != config.num_mel_bins:
         raise ValueError(
             f"{model_dir}: the feature extractor computes {feature_extractor.feature_size} mel bins but the model "
@@ -132,9 +139,11 @@ def load_model(model_dir: str | Path, task: str) -> tuple[BeatsPreTrainedModel, 
 
 
 def chunk_frames_for(chunk_seconds: float) -> int:
-    """Filter-bank frames per chunk: `chunk_seconds` rounded down to whole 16-frame patch rows (at least one)."""
-    if not math.isfinite(chunk_seconds) or chunk_seconds <= 0:
-        raise ValueError(f"chunk_seconds must be a positive number of seconds, got {chunk_seconds}")
+    """Filter-bank frames per chunk: `chunk_seconds` rounded to whole 16-frame patch rows (at least one)."""
+    if not math.isfinite(chunk_seconds) or not 0 < chunk_seconds <= MAX_CHUNK_SECONDS:
+        raise ValueError(
+            f"chunk_seconds must be a positive number of seconds up to {MAX_CHUNK_SECONDS:g}, got {chunk_seconds}"
+        )
     return max(16, int(round(chunk_seconds * SAMPLING_RATE / HOP_SAMPLES)) // 16 * 16)
 
 
@@ -184,7 +193,10 @@ def run_file(
     waveform = load_audio(path, SAMPLING_RATE)
     duration = len(waveform) / SAMPLING_RATE
     if len(waveform) < MIN_SAMPLES:
-        raise ValueError(f"{path}: {duration:.3f} s of audio is shorter than one patch (0.175 s); nothing to encode.")
+        raise ValueError(
+            f"{path}: {duration:.3f} s of audio is shorter than one patch (0.175 s), so there is nothing to encode; "
+            "pad it with silence to 0.175 s or leave it out."
+        )
     chunks = chunk_waveform(waveform, chunk_seconds)
     freq = model.config.num_freq_patches
     pooled_sum, patch_outputs, token_rows, total_patches = None, [], [], 0
