@@ -1,7 +1,7 @@
 # Copyright 2026 The beats_hf developers. Licensed under the MIT License.
 """The whole BEATs pipeline on built-in synthetic data, on a laptop CPU, with nothing downloaded.
 
-    beats-hf demo                      # or: python training/demo.py          (about 15 min on 2 CPU cores)
+    beats-hf demo                      # or: python training/demo.py          (3-6 min on 2 CPU cores)
     beats-hf demo --preset quick       # a few minutes: the CI version, same stages with fewer steps
 
 Stages: generate the labelled synthetic sound-event data (beats_hf.synthetic_sounds) -> iteration-1 masked audio
@@ -57,7 +57,7 @@ DEMO_MODEL = {
 }
 
 PRESETS: dict[str, dict[str, int]] = {
-    # steps per stage and clips per class; "full" fits in ~15 min on 2 CPU cores, "quick" in a few minutes.
+    # steps per stage and clips per class; "full" takes 3-6 min on 2 CPU cores, "quick" well under that.
     "full": {"mam_steps": 600, "tokenizer_steps": 300, "finetune_steps": 500, "train": 40, "eval": 10},
     "quick": {"mam_steps": 40, "tokenizer_steps": 30, "finetune_steps": 60, "train": 12, "eval": 4},
 }
@@ -66,7 +66,7 @@ PRESETS: dict[str, dict[str, int]] = {
 @dataclass
 class DemoConfig:
     output_dir: str = "runs/demo"
-    preset: str = field(default="full", metadata={"help": "full (~15 min on 2 cores) or quick (CI, a few minutes)"})
+    preset: str = field(default="full", metadata={"help": "full (3-6 min on 2 cores) or quick (CI, faster)"})
     seed: int = 0
     clip_seconds: float = 2.0
     threads: int = field(

@@ -65,7 +65,7 @@ SCRIPT_COMMANDS = {
     ),
     "demo": (
         "training/demo.py",
-        "Run the whole pipeline on built-in synthetic data (about 3-6 min on 2 CPU cores).",
+        "Run the whole pipeline on built-in synthetic data (3-6 min on 2 CPU cores).",
         "beats-hf demo",
     ),
 }
