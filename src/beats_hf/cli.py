@@ -195,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="discrete acoustic tokens of audio files",
         description="One token per 16x16 patch, as a (time patches, mel patches) grid per file; long files are "
         "tokenized chunk by chunk and the grids concatenated along time. Prints a JSON list (file, shape, "
-        "unencoded_seconds and, with --format json, token_ids); --format npy writes "
+        "unencoded_seconds: the audio beyond the last whole 0.16 s patch row, which no token covers, and, with "
+        "--format json, token_ids); --format npy writes "
         "OUTPUT_DIR/<file stem>.tokens.npy instead of the token ids.",
         epilog="examples:\n  beats-hf tokenize a.wav --model converted/beats-tokenizer-iter3 --format json\n"
         "  beats-hf tokenize *.wav --model runs/iter1/tokenizer --format npy --output-dir tokens",
@@ -319,7 +320,7 @@ def _embed(args: argparse.Namespace) -> int:
 
             for key, value in tensors.items():
                 np.save(f"{stem}.{key}.npy", value.numpy())
-            print(f"{path} -> {stem}.{{{','.join(tensors)}}}.npy")
+            print(f"{path} -> " + ", ".join(f"{stem}.{key}.npy" for key in tensors))
     return 0
 
 
