@@ -534,6 +534,37 @@ def test_bad_audio(capsys, tmp_path, data, models, command, problem, needle):
 
 
 @pytest.mark.parametrize("command", ["classify", "embed", "tokenize"])
+def test_skip_errors_goes_on_past_bad_files(capsys, tmp_path, data, models, command):
+    files = [data["clips"][0], data["short"], data["garbage"], data["clips"][1]]
+    code, out, err = cli(
+        capsys, command, *files, "--model", models[GOOD_MODEL[command]], "--skip-errors", *_args(command, tmp_path)
+    )
+    assert code == 1 and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"beats-hf {command}: skipped ") for line in lines)
+    assert data["short"].name in lines[0] and "shorter than one patch" in lines[0]
+    assert data["garbage"].name in lines[1]
+    if command == "embed":
+        assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(
+            f"{path.stem}.safetensors" for path in (files[0], files[3])
+        )
+    else:
+        if command == "classify":
+            code, out, _ = cli(
+                capsys, command, *files, "--model", models["classifier"], "--skip-errors", "--format", "json"
+            )
+        assert [entry["file"] for entry in json.loads(out)] == [str(files[0]), str(files[3])]
+    # All good: exit code 0 with the flag too.
+    good = [files[0], files[3]]
+    assert (
+        cli(
+            capsys, command, *good, "--model", models[GOOD_MODEL[command]], "--skip-errors", *_args(command, tmp_path)
+        )[0]
+        == 0
+    )
+
+
+@pytest.mark.parametrize("command", ["classify", "embed", "tokenize"])
 @pytest.mark.parametrize(
     "folder, needle", [("no_model", "does not exist"), ("not_a_model", "not a saved model folder"), ("clip", "file")]
 )

@@ -23,8 +23,9 @@ import os
 import runpy
 import sys
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from .console import quiet_transformers
 
@@ -136,6 +137,12 @@ def _add_inference_arguments(parser: argparse.ArgumentParser, model_help: str) -
         "(at least one, at most 1e6 s); each chunk has its own attention context",
     )
     parser.add_argument("--batch-size", type=_positive_int, default=4, help="chunks per forward pass")
+    parser.add_argument(
+        "--skip-errors",
+        action="store_true",
+        help="go on past files that cannot be decoded or are shorter than one patch: each is named on stderr, "
+        "the other files' results are written, and the exit code is 1 (default: stop at the first, exit code 2)",
+    )
     # Also accepted after the command (argparse would otherwise refuse `classify ... -v`); default: the global flag.
     parser.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log at INFO level")
 
@@ -271,14 +278,36 @@ def _check_output_dir(output_dir: Path, files: Sequence[Path]) -> None:
             )
 
 
+def _file_results(
+    args: argparse.Namespace, model: Any, feature_extractor: Any, task: str
+) -> Iterator[tuple[Path, Any]]:
+    """`(path, FileResult)` of every input file in order; with --skip-errors a file whose audio cannot be used is
+    named on stderr and recorded in `args.skipped_files` instead of ending the command."""
+    from .inference import run_file
+
+    args.skipped_files = []
+    for path in args.files:
+        try:
+            layers = getattr(args, "layers", "last")
+            yield path, run_file(model, feature_extractor, path, task, args.chunk_seconds, args.batch_size, layers)
+        except ValueError as error:  # undecodable (AudioDecodeError) or too short: a problem of this file only
+            if not args.skip_errors:
+                raise
+            print(f"beats-hf {args.command}: skipped {path}: {_one_line(error)}", file=sys.stderr)
+            args.skipped_files.append(path)
+
+
+def _exit_code(args: argparse.Namespace) -> int:
+    return 1 if args.skipped_files else 0
+
+
 def _classify(args: argparse.Namespace) -> int:
-    from .inference import label_scores, load_model, run_file
+    from .inference import label_scores, load_model
 
     _check_files(args.files)
     model, feature_extractor = load_model(args.model, "classify")
     report = []
-    for path in args.files:
-        result = run_file(model, feature_extractor, path, "classify", args.chunk_seconds, args.batch_size)
+    for path, result in _file_results(args, model, feature_extractor, "classify"):
         scores = label_scores(model, result.outputs["logits"])
         top = scores.topk(min(args.top_k, scores.numel()))
         labels = [
@@ -294,18 +323,17 @@ def _classify(args: argparse.Namespace) -> int:
             print(f"{entry['file']} ({entry['duration']:.2f} s)")
             for rank, item in enumerate(entry["labels"], 1):
                 print(f"  {rank}. {item['label']:<40} {item['score']:.4f}")
-    return 0
+    return _exit_code(args)
 
 
 def _embed(args: argparse.Namespace) -> int:
-    from .inference import load_model, run_file
+    from .inference import load_model
 
     _check_files(args.files)
     _check_output_dir(args.output_dir, args.files)
     model, feature_extractor = load_model(args.model, "embed")
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    for path in args.files:
-        result = run_file(model, feature_extractor, path, "embed", args.chunk_seconds, args.batch_size, args.layers)
+    for path, result in _file_results(args, model, feature_extractor, "embed"):
         tensors = {"pooled": result.outputs["pooled"].contiguous()}
         if not args.pooled_only:
             tensors["patches"] = result.outputs["patches"].contiguous()
@@ -321,11 +349,11 @@ def _embed(args: argparse.Namespace) -> int:
             for key, value in tensors.items():
                 np.save(f"{stem}.{key}.npy", value.numpy())
             print(f"{path} -> " + ", ".join(f"{stem}.{key}.npy" for key in tensors))
-    return 0
+    return _exit_code(args)
 
 
 def _tokenize(args: argparse.Namespace) -> int:
-    from .inference import load_model, run_file
+    from .inference import load_model
 
     _check_files(args.files)
     if args.format == "npy":
@@ -336,8 +364,7 @@ def _tokenize(args: argparse.Namespace) -> int:
         raise UserError("--output-dir is only used with --format npy (the JSON goes to stdout); add --format npy")
     model, feature_extractor = load_model(args.model, "tokenize")
     report = []
-    for path in args.files:
-        result = run_file(model, feature_extractor, path, "tokenize", args.chunk_seconds, args.batch_size)
+    for path, result in _file_results(args, model, feature_extractor, "tokenize"):
         grid = result.outputs["token_ids"]
         entry = {"file": str(path), "shape": list(grid.shape), "unencoded_seconds": result.unencoded_seconds}
         if args.format == "npy":
@@ -351,7 +378,7 @@ def _tokenize(args: argparse.Namespace) -> int:
             entry["token_ids"] = grid.tolist()
         report.append(entry)
     print(json.dumps(report))
-    return 0
+    return _exit_code(args)
 
 
 def _one_line(error: BaseException) -> str:
