@@ -2,7 +2,7 @@
 """The whole BEATs pipeline on built-in synthetic data, on a laptop CPU, with nothing downloaded.
 
     beats-hf demo                      # or: python training/demo.py          (3-6 min on 2 CPU cores)
-    beats-hf demo --preset quick       # a few minutes: the CI version, same stages with fewer steps
+    beats-hf demo --preset quick       # well under a minute: the CI version, same stages with fewer steps
 
 Stages: generate the labelled synthetic sound-event data (beats_hf.synthetic_sounds) -> iteration-1 masked audio
 modelling with the random-projection tokenizer -> self-distilled tokenizer (teacher: the iteration-1 encoder) ->
