@@ -176,8 +176,10 @@ def load_tokenizer(config: PretrainConfig, model_config: BeatsConfig, output_dir
         saved = json.loads((path / "config.json").read_text())
         wanted = {
             "random_projection_seed": config.random_projection_seed,
-            **{name: getattr(model_config, name) for name in ("codebook_size", "codebook_dim", "patch_size")},
-            "num_mel_bins": model_config.num_mel_bins,
+            **{
+                name: getattr(model_config, name)
+                for name in ("codebook_size", "codebook_dim", "patch_size", "num_mel_bins")
+            },
         }
         differing = {name: (saved.get(name), value) for name, value in wanted.items() if saved.get(name) != value}
         if differing:

@@ -286,9 +286,9 @@ def _file_results(
     from .inference import run_file
 
     args.skipped_files = []
+    layers = getattr(args, "layers", "last")  # embed only
     for path in args.files:
         try:
-            layers = getattr(args, "layers", "last")
             yield path, run_file(model, feature_extractor, path, task, args.chunk_seconds, args.batch_size, layers)
         except ValueError as error:  # undecodable (AudioDecodeError) or too short: a problem of this file only
             if not args.skip_errors:

@@ -1114,15 +1114,10 @@ def save_converted_folder(model: BeatsPreTrainedModel, directory: str | Path, ca
     `auto_map`, `preprocessor_config.json` (default [`BeatsFeatureExtractor`]), the model code for
     `trust_remote_code` and, if given, `README.md`. Returns the file names.
     """
-    from transformers.dynamic_module_utils import custom_object_save
-
     directory = Path(directory)
     model.config.auto_map = {**BEATS_AUTO_MAP, **(model.config.auto_map or {})}
     model.save_pretrained(directory)
     BeatsFeatureExtractor().save_pretrained(directory)
-    if not (directory / "modeling_beats.py").is_file():
-        # Classes without an Auto class (the tokenizer) are not registered for remote code; copy the files anyway.
-        custom_object_save(model, directory)
     if card is not None:
         (directory / "README.md").write_text(card, encoding="utf-8")
     missing = [
