@@ -1083,3 +1083,64 @@ class TestReviewedEdgeCases:
         # transformers' strict config dataclass wraps the ValueError of validate_architecture.
         with pytest.raises((ValueError, StrictDataclassError), match=message):
             tiny_config(**overrides)
+
+
+class TestCompileAndExport:
+    """`torch.compile(fullgraph=True)` and `torch.export` trace the inference models without a graph break."""
+
+    @pytest.mark.parametrize("attn_implementation", ["eager", "sdpa"])
+    @pytest.mark.parametrize("model_class", [BeatsModel, BeatsForAudioClassification, BeatsTokenizerModel])
+    @pytest.mark.parametrize("padded", [True, False])
+    def test_fullgraph_compile_matches_eager(self, model_class, attn_implementation, padded):
+        if model_class is BeatsTokenizerModel and attn_implementation == "sdpa":
+            pytest.skip("the tokenizer runs the same encoder; one attention implementation is enough")
+        torch._dynamo.reset()
+        model = make_model(model_class, attn_implementation=attn_implementation)
+        input_values, attention_mask = padded_batch() if padded else padded_batch(valid_frames=(48, 48))
+        # "aot_eager" traces the whole graph (fullgraph=True fails on any break) without inductor's C++ build.
+        compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+        with torch.no_grad():
+            expected = model(input_values, attention_mask=attention_mask)
+            actual = compiled(input_values, attention_mask=attention_mask)
+        name = {BeatsModel: "last_hidden_state", BeatsForAudioClassification: "logits"}.get(model_class, "quantized")
+        # Compiled, an unpadded batch keeps its (all-true) mask: the masked mean rounds differently from the mean.
+        torch.testing.assert_close(actual[name], expected[name], atol=1e-6, rtol=0)
+        if model_class is BeatsTokenizerModel:
+            assert torch.equal(actual.token_ids, expected.token_ids)
+
+    def test_compiled_model_trains_like_eager(self):
+        torch._dynamo.reset()
+        model = make_model(BeatsForAudioClassification, layerdrop=0.0).train()
+        model.config.problem_type = "single_label_classification"
+        input_values, attention_mask = padded_batch()
+        labels = torch.tensor([0, 1, 0])
+        compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
+        torch.manual_seed(0)
+        eager_loss = model(input_values, attention_mask=attention_mask, labels=labels).loss
+        eager_grads = torch.autograd.grad(eager_loss, list(model.parameters()), allow_unused=True)
+        torch.manual_seed(0)
+        compiled_loss = compiled(input_values, attention_mask=attention_mask, labels=labels).loss
+        compiled_grads = torch.autograd.grad(compiled_loss, list(model.parameters()), allow_unused=True)
+        torch.testing.assert_close(compiled_loss, eager_loss, atol=1e-6, rtol=0)
+        for eager_grad, compiled_grad in zip(eager_grads, compiled_grads):
+            if eager_grad is not None:
+                torch.testing.assert_close(compiled_grad, eager_grad, atol=1e-5, rtol=1e-4)
+
+    def test_exported_classifier_gives_the_eager_logits_for_any_mask(self):
+        model = make_model(BeatsForAudioClassification)
+        input_values, attention_mask = padded_batch()
+        exported = torch.export.export(model, (input_values,), {"attention_mask": attention_mask}).module()
+        other_values, other_mask = padded_batch(valid_frames=(40, 64, 64), seed=1)
+        with torch.no_grad():
+            for values, mask in ((input_values, attention_mask), (other_values, other_mask)):
+                expected = model(values, attention_mask=mask).logits
+                torch.testing.assert_close(
+                    exported(values, attention_mask=mask)["logits"], expected, atol=1e-6, rtol=0
+                )
+
+    def test_value_checks_still_run_eagerly(self):
+        model = make_model(BeatsModel)
+        input_values, attention_mask = padded_batch()
+        attention_mask[0, 5] = 0  # a hole in the first clip: not right padding
+        with pytest.raises(ValueError, match="right padding"):
+            model(input_values, attention_mask=attention_mask)

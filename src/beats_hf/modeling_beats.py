@@ -28,7 +28,7 @@ from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import ModelOutput, SequenceClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 from transformers.processing_utils import Unpack
-from transformers.utils import TransformersKwargs, logging
+from transformers.utils import TransformersKwargs, is_torchdynamo_compiling, logging
 from transformers.utils.generic import can_return_tuple, merge_with_config_defaults
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
@@ -165,7 +165,8 @@ def compute_patch_attention_mask(
     valid_frames = attention_mask.sum(dim=-1)
     valid_time_patches = torch.div(valid_frames, patch_size, rounding_mode="floor")
     time_valid = torch.arange(num_time_patches, device=attention_mask.device)[None, :] < valid_time_patches[:, None]
-    if bool(time_valid.all()):
+    # Under torch.compile the mask is kept even when nothing is padded: a data-dependent branch would break the graph.
+    if not is_torchdynamo_compiling() and bool(time_valid.all()):
         return None
     return time_valid.repeat_interleave(config.num_freq_patches, dim=1)
 
@@ -346,7 +347,8 @@ def _scratch(purpose: str, reference: torch.Tensor, numel: int) -> torch.Tensor:
     A flat scratch tensor of `numel` elements like `reference`: inside `shared_scratch_buffers` the one buffer kept for
     `purpose` (grown when too small), else a fresh one. The caller must be done with it before the next layer asks.
     """
-    buffers = _shared_scratch.get()
+    # torch.compile plans its own memory (and cannot trace a ContextVar): a fresh tensor there.
+    buffers = None if is_torchdynamo_compiling() else _shared_scratch.get()
     if buffers is None:
         return reference.new_empty(numel)
     key = (purpose, reference.device, reference.dtype)
@@ -619,6 +621,8 @@ class BeatsFeedForward(nn.Module):
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         if (
             self.activation is _gelu_float32
+            # A compiled graph fuses the GELU itself; the shared buffer is an eager-mode saving.
+            and not is_torchdynamo_compiling()
             and _is_plain_linear(self.fc1)
             # The shared buffer is overwritten by the next layer: no hook may keep a reference to it.
             and not _has_forward_hooks(self.activation_dropout)
@@ -746,13 +750,13 @@ class BeatsEncoder(nn.Module):
             position_bias = self.relative_position_bias(hidden_states.shape[1], patch_positions)
 
         attention_mask = None
-        if keep is not None and not bool(keep.all()):
+        if keep is not None and (is_torchdynamo_compiling() or not bool(keep.all())):
             attention_mask = create_bidirectional_mask(
                 config=self.config, inputs_embeds=hidden_states, attention_mask=keep
             )
 
         scale_gradients = self.layer_wise_gradient_decay_ratio != 1.0 and torch.is_grad_enabled()
-        with shared_scratch_buffers():
+        with contextlib.nullcontext() if is_torchdynamo_compiling() else shared_scratch_buffers():
             for layer in self.layers:
                 if scale_gradients:
                     hidden_states = _GradientScale.apply(hidden_states, self.layer_wise_gradient_decay_ratio)
@@ -875,6 +879,8 @@ class BeatsPreTrainedModel(PreTrainedModel):
                     f"attention_mask must be frame-level with shape {tuple(input_values.shape[:2])} (batch, frames), "
                     f"got {tuple(attention_mask.shape)}; pass the attention_mask returned by BeatsFeatureExtractor."
                 )
+        # Checks that read tensor values would break a torch.compile graph (and torch.export), so they run eagerly only.
+        if attention_mask is not None and not is_torchdynamo_compiling():
             valid_frames = attention_mask.sum(dim=-1)
             if bool((valid_frames < self.config.patch_size).any()):
                 raise ValueError(
@@ -956,7 +962,7 @@ class BeatsModel(BeatsPreTrainedModel):
 
 def masked_mean(values: torch.Tensor, mask: torch.BoolTensor | None) -> torch.Tensor:
     """Mean over the patch axis (dim 1) of the entries where `mask` is True; plain mean when `mask` is None."""
-    if mask is None or bool(mask.all()):
+    if mask is None or (not is_torchdynamo_compiling() and bool(mask.all())):
         return values.mean(dim=1)
     values = values.masked_fill(~mask.unsqueeze(-1), 0.0)
     return values.sum(dim=1) / mask.sum(dim=1, keepdim=True).to(values.dtype)
@@ -1043,7 +1049,7 @@ class BeatsForAudioClassification(BeatsPreTrainedModel):
         outputs: BeatsModelOutput = self.beats(input_values, attention_mask=attention_mask, **kwargs)
         patch_logits = self.classifier(self.dropout(outputs.last_hidden_state))
         mask = outputs.patch_attention_mask
-        logits = masked_mean(patch_logits, None if mask is None or bool(mask.all()) else mask)
+        logits = masked_mean(patch_logits, mask)
 
         loss = None
         if labels is not None:
