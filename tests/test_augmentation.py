@@ -16,11 +16,14 @@ from beats_hf.augmentation import (
     roll_time,
     spec_augment,
 )
+from beats_hf.data import AudioRecord
 from beats_hf.sampling import (
     EpochShuffleSampler,
     EpochWeightedSampler,
+    fold_assignments,
     label_frequency_weights,
     reference_balanced_weights,
+    split_by_fraction,
 )
 
 PAD = -7.0  # a padding value no augmentation could produce by accident
@@ -192,6 +195,13 @@ def test_augmenting_collator_applies_augmentation():
     assert not torch.equal(out["input_values"], values)
 
 
+def test_augmenting_collator_passes_empty_batches_through():
+    # Every clip of the batch unreadable: the collator's empty batch must reach the training step, which skips it.
+    augmentation = FinetuneAugmentation(roll=True, mixup_alpha=0.8, spec_augment_time_ratio=0.2, num_labels=3)
+    collator = AugmentingCollator(lambda items: {"num_skipped_clips": len(items)}, augmentation, seed=0)
+    assert collator([None, None]) == {"num_skipped_clips": 2}
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Loss
 
@@ -295,3 +305,29 @@ def test_epoch_samplers_are_reproducible_per_epoch():
     weighted = EpochWeightedSampler([1.0, 2.0, 3.0], num_samples=30, seed=0)
     draw = list(weighted)
     assert list(weighted) == draw
+
+
+def test_split_by_fraction_holds_out_the_fraction_of_small_groups():
+    # Multi-label data: most label sets are shared by one to three clips. Rounding each group on its own held out a
+    # third of what was asked; the total must be the fraction, still stratified and reproducible.
+    rng = np.random.default_rng(0)
+    records = [
+        AudioRecord(id=str(i), labels=tuple(sorted(set(rng.choice(50, size=rng.integers(1, 4)).astype(str)))))
+        for i in range(2000)
+    ]
+    for fraction in (0.1, 0.25):
+        train, held_out = split_by_fraction(records, fraction, seed=1)
+        assert len(held_out) == round(fraction * len(records)) and len(train) + len(held_out) == len(records)
+        assert {r.id for r in train}.isdisjoint(r.id for r in held_out)
+        assert [r.id for r in split_by_fraction(records, fraction, seed=1)[1]] == [r.id for r in held_out]
+    # Large groups keep their share exactly.
+    single = [AudioRecord(id=str(i), labels=("ab"[i % 2],)) for i in range(40)]
+    _, held_out = split_by_fraction(single, 0.25, seed=0)
+    assert sorted(r.labels[0] for r in held_out) == ["a"] * 5 + ["b"] * 5
+
+
+def test_fold_assignments_read_spreadsheet_csv(tmp_path):
+    # A UTF-8 byte-order mark (spreadsheet export) and spaces after the commas, as beats_hf.data reads them.
+    (tmp_path / "m.csv").write_text("path, label, fold\na.wav, dog, 1\nb.wav, cat, 2\n", encoding="utf-8-sig")
+    records = [AudioRecord(id=(tmp_path / name).resolve().as_posix()) for name in ("a.wav", "b.wav")]
+    assert fold_assignments(tmp_path / "m.csv", records) == ["1", "2"]

@@ -5,19 +5,23 @@ import csv
 import io
 import json
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
 import torch
 
+import beats_hf.data as data_module
 from beats_hf import BeatsFeatureExtractor
 from beats_hf.audio_io import write_wav
 from beats_hf.collators import DataCollatorForAudio, is_empty_batch
 from beats_hf.data import (
     AudioClipDataset,
+    AudioRecord,
     StreamingAudioClipDataset,
     build_audio_dataset,
     build_label_vocabulary,
+    load_record_waveform,
     parse_labels,
     read_audio_records,
 )
@@ -101,6 +105,22 @@ def test_jsonl_manifest(synthetic, tmp_path):
         read_audio_records(manifest)
 
 
+def test_manifests_from_spreadsheets_and_editors(tmp_path):
+    write_wav(tmp_path / "a.wav", _tone(0.5), SR)
+    # A UTF-8 byte-order mark (spreadsheet export) and spaces after the commas, with a quoted cell.
+    manifest = tmp_path / "m.csv"
+    manifest.write_text('path, label\na.wav, "Dog;Bark"\n', encoding="utf-8-sig")
+    (record,) = read_audio_records(manifest)
+    assert record.path == str(tmp_path / "a.wav") and record.labels == ("Dog", "Bark")
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text(json.dumps({"path": "a.wav", "label": "Dog"}) + "\n", encoding="utf-8-sig")
+    assert [r.labels for r in read_audio_records(jsonl)] == [("Dog",)]
+    # Errors name the line of the file, past blank lines and cells spanning lines.
+    manifest.write_text('path,label\na.wav,"Dog;\nBark"\n\n,Cat\n')
+    with pytest.raises(ValueError, match=r"m\.csv:5: empty 'path'"):
+        read_audio_records(manifest)
+
+
 def _wav_bytes(waveform: np.ndarray, sampling_rate: int) -> bytes:
     buffer = io.BytesIO()
     soundfile.write(buffer, np.asarray(waveform).T, sampling_rate, format="WAV")
@@ -145,6 +165,47 @@ def test_hf_dataset_from_disk(saved_hf_dataset, caplog):
     plain.save_to_disk(str(folder))
     (record,) = read_audio_records(folder)
     assert AudioClipDataset([record])[0]["waveform"].shape[0] == SR // 2
+
+
+def test_hf_dataset_dict_missing_labels_and_mono_bytes(tmp_path, caplog):
+    # A saved dataset dict with one split needs no split=...; ClassLabel -1 is datasets' missing label.
+    audio = [{"bytes": _wav_bytes(_tone(0.5), SR), "path": f"clip{i}.wav"} for i in range(2)]
+    dataset = datasets.Dataset.from_dict({"audio": audio, "label": [0, -1]})
+    dataset = dataset.cast_column("audio", datasets.Audio(decode=False))
+    dataset = dataset.cast_column("label", datasets.ClassLabel(names=["cat", "dog"]))
+    datasets.DatasetDict({"test": dataset}).save_to_disk(str(tmp_path / "dd"))
+    records = read_audio_records(tmp_path / "dd")
+    assert records.label_sets() == [("cat",), ()] and records[1].labels == ()
+    # Mono clips decode as (1, samples): nothing is downmixed, so nothing is logged.
+    with caplog.at_level(logging.INFO, logger="beats_hf.data"):
+        assert AudioClipDataset(records)[0]["waveform"].shape == (SR // 2,)
+    assert not any("Downmixed" in m for m in caplog.messages)
+
+
+def test_label_views_are_read_from_their_label_column():
+    # A lazy view (sampling.RecordSubset of a Hugging Face dataset) is checked without reading any row's audio.
+    class View(Sequence):
+        def __len__(self):
+            return 2
+
+        def __getitem__(self, index):
+            raise AssertionError("a row was read")
+
+        def label_sets(self):
+            return [("cat",), ("dog",)]
+
+    assert build_label_vocabulary(View()) == {"cat": 0, "dog": 1}
+    with pytest.raises(ValueError, match="not in label2id"):
+        AudioClipDataset(View(), label2id={"cat": 0})
+
+
+def test_array_records_refuse_integer_samples_and_say_what_to_install(monkeypatch):
+    pcm = (_tone(0.5) * 32767).astype(np.int16)
+    with pytest.raises(ValueError, match="dtype int16.*/ 32768"):
+        load_record_waveform(AudioRecord(id="pcm", array=pcm, sampling_rate=SR))
+    monkeypatch.setattr(data_module, "_load_soundfile", lambda: None)
+    with pytest.raises(ImportError, match=r"'enc'.*pip install 'beats_hf\[audio\]'"):
+        load_record_waveform(AudioRecord(id="enc", encoded=_wav_bytes(_tone(0.5), SR)))
 
 
 def test_hf_dataset_streaming(saved_hf_dataset):

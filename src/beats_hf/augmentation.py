@@ -26,6 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .collators import is_empty_batch
+
 #: SpecAugment fill value. The features are normalised with the dataset's filter-bank mean, so 0 *is* the mean, the
 #: value Park et al. fill masks with (a zero in un-normalised log-mel would be a loud, flat spectrum instead).
 SPEC_AUGMENT_FILL_VALUE = 0.0
@@ -33,7 +35,9 @@ SPEC_AUGMENT_FILL_VALUE = 0.0
 LOSS_TYPES = ("auto", "ce", "bce")
 
 
-def real_lengths(attention_mask: torch.Tensor | None, batch_size: int, length: int, device=None) -> torch.Tensor:
+def real_lengths(
+    attention_mask: torch.Tensor | None, batch_size: int, length: int, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Number of real (unpadded) positions of each row: the sum of a right-padding mask, or the full length."""
     if attention_mask is None:
         return torch.full((batch_size,), length, dtype=torch.long, device=device)
@@ -301,6 +305,7 @@ class FinetuneAugmentation:
 class AugmentingCollator:
     """
     A collator that augments what `collator` returns with a [`FinetuneAugmentation`], for training batches only.
+    Batches with no usable clip ([`beats_hf.collators.is_empty_batch`]) are passed through unchanged.
 
     The random stream is seeded from `seed` in the main process. In a DataLoader worker it is seeded from the
     worker's own seed (which torch derives from the global seed each epoch), so workers never repeat each other's
@@ -322,7 +327,10 @@ class AugmentingCollator:
         return self._rng
 
     def __call__(self, features: list) -> dict[str, Any]:
-        return self.augmentation(self.collator(features), self._generator())
+        batch = self.collator(features)
+        if is_empty_batch(batch):  # every clip was unreadable: nothing to augment, and the training step skips it
+            return dict(batch)
+        return self.augmentation(batch, self._generator())
 
 
 # ----------------------------------------------------------------------------------------------------------------------

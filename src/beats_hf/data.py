@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .audio_io import AudioDecodeError, load_audio, resample
+from .audio_io import AudioDecodeError, _load_soundfile, load_audio, resample
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,9 @@ def build_label_vocabulary(*record_sets: Sequence[AudioRecord]) -> dict[str, int
 
 
 def _label_sets(records: Sequence[AudioRecord]) -> Iterable[tuple[str, ...]]:
-    if isinstance(records, HuggingFaceAudioRecords):
+    # Any lazy view with a label_sets (HuggingFaceAudioRecords, sampling.RecordSubset) reads its label column alone;
+    # iterating it would read every row's audio bytes.
+    if hasattr(records, "label_sets"):
         return records.label_sets()
     return (record.labels for record in records)
 
@@ -150,7 +152,7 @@ def read_audio_records(
     Args:
         source: a folder of audio files, a `.csv` / `.jsonl` manifest, a `datasets.save_to_disk` folder, or
             `hf:<dataset name>`.
-        split: split of a dataset dict or of `hf:` datasets (required when there are several).
+        split: split of `hf:` datasets (required), or of a saved dataset dict (required when it holds several).
         labels_from_folders: folders only: label each file with the top-level sub-folder it sits in.
         path_column, label_column: manifest columns (`label_column=None` ignores labels).
         audio_column, label_column, id_column: dataset columns; clip ids default to `<source>[<row>]` (plus the
@@ -213,16 +215,19 @@ def _manifest_record(row: dict, manifest: Path, where: str, path_column: str, la
 
 
 def _read_csv_manifest(manifest: Path, path_column: str, label_column: str | None) -> list[AudioRecord]:
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle)
+    # utf-8-sig: spreadsheet exports start with a byte-order mark, which would otherwise stick to the first column
+    # name. skipinitialspace: hand-written "path, label" rows, whose quoted cells only parse with it.
+    with open(manifest, newline="", encoding="utf-8-sig") as handle:
+        reader = csv.DictReader(handle, skipinitialspace=True)
         columns = reader.fieldnames or []
         if path_column not in columns:
             raise ValueError(f"{manifest} has no '{path_column}' column (columns: {columns}).")
         if label_column and label_column not in columns:
             label_column = None  # an unlabelled manifest
+        # reader.line_num, not a row count: blank lines are skipped and quoted cells may span lines.
         records = [
-            _manifest_record(row, manifest, f"{manifest}:{line}", path_column, label_column)
-            for line, row in enumerate(reader, start=2)
+            _manifest_record(row, manifest, f"{manifest}:{reader.line_num}", path_column, label_column)
+            for row in reader
         ]
     if not records:
         raise ValueError(f"{manifest} lists no clips.")
@@ -231,7 +236,7 @@ def _read_csv_manifest(manifest: Path, path_column: str, label_column: str | Non
 
 def _read_jsonl_manifest(manifest: Path, path_column: str, label_column: str | None) -> list[AudioRecord]:
     records = []
-    with open(manifest, encoding="utf-8") as handle:
+    with open(manifest, encoding="utf-8-sig") as handle:  # a byte-order mark would make the first line invalid
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
@@ -260,6 +265,8 @@ def _open_hf_dataset(source: str, split: str | None, streaming: bool) -> Any:
         return datasets.load_dataset(name, split=split, streaming=streaming)
     dataset = datasets.load_from_disk(source)
     if isinstance(dataset, datasets.DatasetDict):
+        if split is None and len(dataset) == 1:
+            split = next(iter(dataset))
         if split is None or split not in dataset:
             raise ValueError(f"{source} holds the splits {sorted(dataset)}; choose one with split=..., got {split!r}.")
         dataset = dataset[split]
@@ -313,6 +320,8 @@ class _RowConverter:
         feature = self.label_feature
         inner = getattr(feature, "feature", None)  # Sequence / List features
         if hasattr(feature, "int2str") and isinstance(value, (int, np.integer)):
+            if value == -1:  # datasets' ClassLabel value for a missing label
+                return ()
             return (feature.int2str(int(value)),)
         if hasattr(inner, "int2str") and isinstance(value, (list, tuple)):
             return tuple(inner.int2str(int(v)) for v in value)
@@ -335,7 +344,7 @@ class _RowConverter:
         if isinstance(value, dict) and value.get("array") is not None:
             if value.get("sampling_rate") is None:
                 raise ValueError(f"{where}: the audio dict has an 'array' but no 'sampling_rate'.")
-            array = np.asarray(value["array"], dtype=np.float32)
+            array = np.asarray(value["array"])
             return AudioRecord(id=clip_id, array=array, sampling_rate=int(value["sampling_rate"]), labels=labels)
         if isinstance(value, dict) and value.get("bytes") is not None:
             return AudioRecord(id=clip_id, encoded=value["bytes"], labels=labels)
@@ -404,6 +413,8 @@ def _to_mono(array: np.ndarray, clip_id: str) -> np.ndarray:
             path=clip_id,
             reason="bad array shape",
         )
+    if array.shape[0] == 1:  # soundfile decodes mono as (1, samples): nothing to downmix, nothing to log
+        return array[0]
     with _downmix_lock:
         first_time = clip_id not in _downmix_logged and len(_downmix_logged) < 100_000
         _downmix_logged.add(clip_id)
@@ -417,8 +428,12 @@ def load_record_waveform(record: AudioRecord, sampling_rate: int = SAMPLING_RATE
     if record.path is not None:
         return load_audio(record.path, target_sampling_rate=sampling_rate)
     if record.encoded is not None:
-        import soundfile
-
+        soundfile = _load_soundfile()
+        if soundfile is None:
+            raise ImportError(
+                f"Decoding the encoded audio of '{record.id}' (a datasets.Audio column) needs soundfile: "
+                "`pip install 'beats_hf[audio]'` (or `pip install soundfile`)."
+            )
         try:
             data, rate = soundfile.read(io.BytesIO(record.encoded), dtype="float32", always_2d=True)
         except Exception as error:  # libsndfile raises its own error types
@@ -427,7 +442,14 @@ def load_record_waveform(record: AudioRecord, sampling_rate: int = SAMPLING_RATE
             ) from None
         array, source_rate = np.ascontiguousarray(data.T), int(rate)
     elif record.array is not None:
-        array, source_rate = np.asarray(record.array, dtype=np.float32), record.sampling_rate
+        array, source_rate = np.asarray(record.array), record.sampling_rate
+        if not np.issubdtype(array.dtype, np.floating):
+            # Not an unreadable clip but a data format: stop rather than skip every clip, or use PCM 32768x too loud.
+            raise ValueError(
+                f"The audio array of '{record.id}' has dtype {array.dtype}; BEATs expects float samples in [-1, 1]. "
+                "Convert integer PCM first, e.g. `x.astype(np.float32) / 32768` for int16 (`/ 2**31` for int32)."
+            )
+        array = array.astype(np.float32, copy=False)
         if source_rate is None or source_rate <= 0:
             raise AudioDecodeError(f"'{record.id}' has no valid sampling rate", path=record.id, reason="no rate")
     else:

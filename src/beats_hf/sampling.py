@@ -184,7 +184,7 @@ class RecordSubset(Sequence):
     def __len__(self) -> int:
         return len(self.indices)
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int) -> Any:
         return self.records[self.indices[index]]
 
     def label_sets(self) -> list[tuple[str, ...]]:
@@ -219,8 +219,9 @@ def label_id_sets(records: Sequence, label2id: dict[str, int]) -> list[list[int]
 
 def split_by_fraction(records: Sequence, fraction: float, seed: int = 0) -> tuple[Sequence, Sequence]:
     """
-    Hold out about `fraction` of the records, stratified by label set (each group of records with the same labels
-    contributes `round(fraction * size)` of its records, chosen by `seed`), and keep the rest for training.
+    Hold out `round(fraction * len(records))` of the records, stratified by label set (each group of records with the
+    same labels contributes `fraction * size` of its records, rounded down or up so that the total comes out right;
+    which groups round up and which records are held out are chosen by `seed`), and keep the rest for training.
 
     Returns:
         `(train, held_out)`, both in the original order.
@@ -231,11 +232,16 @@ def split_by_fraction(records: Sequence, fraction: float, seed: int = 0) -> tupl
     for index, labels in enumerate(record_label_sets(records)):
         groups.setdefault(tuple(sorted(labels)), []).append(index)
     rng = np.random.default_rng(seed)
+    keys = sorted(groups)
+    # Rounding each group on its own would lose the fraction when groups are small (multi-label data, where most
+    # label sets are rare: 10% asked, 3% held out): the groups with the largest remainders round up instead.
+    quotas = np.array([fraction * len(groups[key]) for key in keys])
+    counts = np.floor(quotas).astype(np.int64)
+    extra = int(round(fraction * len(records))) - int(counts.sum())
+    counts[np.lexsort((rng.random(len(keys)), counts - quotas))[:extra]] += 1
     held_out: set[int] = set()
-    for key in sorted(groups):
-        members = groups[key]
-        count = int(round(fraction * len(members)))
-        held_out.update(int(i) for i in rng.permutation(members)[:count])
+    for key, count in zip(keys, counts):
+        held_out.update(int(i) for i in rng.permutation(groups[key])[:count])
     if not held_out or len(held_out) == len(records):
         raise ValueError(
             f"a validation fraction of {fraction} of {len(records)} records leaves one side empty; change it"
@@ -257,11 +263,12 @@ def fold_assignments(
             raise ValueError(f"{source} has no '{column}' column (columns: {dataset.column_names})")
         return list(dataset[column])
     path = Path(source)
+    # Read as beats_hf.data reads manifests (a byte-order mark, spaces after commas), so that the paths match.
     if path.suffix.lower() == ".csv":
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle, skipinitialspace=True))
     elif path.suffix.lower() in (".jsonl", ".ndjson"):
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:
             rows = [json.loads(line) for line in handle if line.strip()]
     else:
         raise ValueError(f"folds are read from a .csv/.jsonl manifest or a dataset column; {source} is neither")
