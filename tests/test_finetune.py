@@ -301,11 +301,11 @@ def test_an_update_skipped_for_a_non_finite_gradient_does_not_advance_the_schedu
 # The Trainer path
 
 
-def _trainer(tiny_encoder_dir, synthetic, output_dir, **training):
+def _trainer(tiny_encoder_dir, synthetic, output_dir, validation_data=None, **training):
     model_args = run_audio_classification.ModelArguments(model_name_or_path=str(tiny_encoder_dir), layerdrop=0.0)
     data_args = run_audio_classification.DataArguments(
         train_data=str(synthetic / "small_train.csv"),
-        validation_data=str(synthetic / "small_validation.csv"),
+        validation_data=str(validation_data or synthetic / "small_validation.csv"),
         max_seconds=2.0,
     )
     training_args = run_audio_classification.BeatsTrainingArguments(
@@ -355,6 +355,115 @@ def test_trainer_path_trains_with_layer_decay_and_saves_a_pipeline_model(tmp_pat
     assert trainer.evaluate()["eval_accuracy"] >= 0.0
     trainer.save_model()
     _check_pipeline(tmp_path / "trainer", synthetic)
+
+
+def test_trainer_evaluates_past_a_batch_of_unreadable_clips(tmp_path, tiny_encoder_dir, synthetic):
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    rows = list(csv.DictReader(open(synthetic / "small_validation.csv")))
+    with open(tmp_path / "validation.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label"])
+        writer.writerow([str(tmp_path / "broken.wav"), rows[0]["label"]])
+        writer.writerows([str(synthetic / row["path"]), row["label"]] for row in rows)
+    # One clip per batch: the broken clip's batch holds no clip at all.
+    trainer, data = _trainer(
+        tiny_encoder_dir, synthetic, tmp_path / "run", tmp_path / "validation.csv", per_device_eval_batch_size=1
+    )
+    metrics = trainer.evaluate()
+    readable = run_audio_classification.AudioClipDataset(
+        trainer.eval_dataset.records[1:], 2.0, crop="start", label2id=data.label2id
+    )
+    expected = trainer.evaluate(readable)
+    assert metrics["eval_accuracy"] == expected["eval_accuracy"]
+    assert metrics["eval_loss"] == pytest.approx(expected["eval_loss"])
+
+
+def _script_args(model_dir, synthetic, output_dir, *extra):
+    return [
+        "--model_name_or_path",
+        str(model_dir),
+        "--train_data",
+        str(synthetic / "small_train.csv"),
+        "--max_seconds",
+        "2",
+        "--output_dir",
+        str(output_dir),
+        "--report_to",
+        "none",
+        "--use_cpu",
+        *extra,
+    ]
+
+
+def test_trainer_script_evaluates_a_fine_tuned_classifier_with_its_own_head(tmp_path, tiny_encoder_dir, synthetic):
+    # Label ids in another order than the data's sorted names: the classifier's own label2id must be used.
+    label2id = {name: i for i, name in enumerate(sorted(SYNTHETIC_CLASSES, reverse=True))}
+    torch.manual_seed(3)
+    model = finetune.load_classifier(tiny_encoder_dir, label2id, multi_label=False).eval()
+    model.save_pretrained(tmp_path / "model")
+    feature_extractor = BeatsFeatureExtractor.from_pretrained(tiny_encoder_dir)
+    feature_extractor.save_pretrained(tmp_path / "model")
+
+    records = read_audio_records(synthetic / "small_validation.csv")
+    dataset = run_audio_classification.AudioClipDataset(records, 2.0, crop="start", label2id=label2id)
+    batch = run_audio_classification.DataCollatorForAudio(feature_extractor, len(label2id))(list(dataset))
+    with torch.no_grad():
+        logits = model(input_values=batch["input_values"], attention_mask=batch["attention_mask"]).logits
+    expected_loss = torch.nn.functional.cross_entropy(logits, batch["labels"]).item()
+    expected_accuracy = (logits.argmax(dim=1) == batch["labels"]).float().mean().item()
+
+    metrics = run_audio_classification.main(
+        _script_args(
+            tmp_path / "model",
+            synthetic,
+            tmp_path / "eval",
+            "--validation_data",
+            str(synthetic / "small_validation.csv"),
+            "--do_eval",
+            "--per_device_eval_batch_size",
+            str(len(records)),
+        )
+    )
+    assert metrics["eval_loss"] == pytest.approx(expected_loss, rel=1e-5)
+    assert metrics["eval_accuracy"] == pytest.approx(expected_accuracy)
+    # Validation data none of whose clips can be read gives no score: an error, not a run with timings alone.
+    (tmp_path / "broken.wav").write_bytes(b"not audio")
+    (tmp_path / "broken.csv").write_text(f"path,label\n{tmp_path / 'broken.wav'},{SYNTHETIC_CLASSES[0]}\n")
+    with pytest.raises(ValueError, match="No eval clip could be read"):
+        run_audio_classification.main(
+            _script_args(
+                tmp_path / "model", synthetic, tmp_path / "broken", "--validation_data", str(tmp_path / "broken.csv")
+            )
+            + ["--do_eval"]
+        )
+    # An encoder has no trained head to evaluate.
+    with pytest.raises(ValueError, match="not a fine-tuned classifier"):
+        run_audio_classification.main(
+            _script_args(
+                tiny_encoder_dir,
+                synthetic,
+                tmp_path / "encoder",
+                "--validation_data",
+                str(synthetic / "small_validation.csv"),
+                "--do_eval",
+            )
+        )
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--do_train", "--do_eval"], "--do_eval needs validation clips"),
+        (["--do_train", "--do_predict"], "--do_predict needs test clips"),
+        (["--do_train", "--optim", "sgd"], "optim 'sgd' would be ignored"),
+        (["--do_train", "--label_smoothing_factor", "0.1"], "label_smoothing_factor would be ignored"),
+    ],
+)
+def test_trainer_script_refuses_what_it_would_silently_skip_or_ignore(
+    tmp_path, tiny_encoder_dir, synthetic, extra, message
+):
+    with pytest.raises(ValueError, match=message):
+        run_audio_classification.main(_script_args(tiny_encoder_dir, synthetic, tmp_path / "run", *extra))
 
 
 def _check_pipeline(model_dir: Path, synthetic: Path) -> None:
@@ -446,6 +555,19 @@ def test_evaluate_multi_label_writes_map_and_per_class_plot(tmp_path, tiny_encod
     )
     assert 0.0 <= report["mAP"] <= 1.0 and report["num_classes_evaluated"] == 10
     assert (tmp_path / "per_class_ap.png").is_file()
+
+
+def test_evaluate_multi_label_refuses_data_without_labels(tmp_path, tiny_encoder_dir, synthetic):
+    # No clip with a positive label: every AP is undefined, and a NaN mAP would be reported as if measured.
+    label2id = {name: i for i, name in enumerate(SYNTHETIC_CLASSES)}
+    finetune.load_classifier(tiny_encoder_dir, label2id, multi_label=True).save_pretrained(tmp_path / "model")
+    BeatsFeatureExtractor().save_pretrained(tmp_path / "model")
+    rows = list(csv.DictReader(open(synthetic / "small_validation.csv")))
+    _write_manifest(synthetic / "unlabelled.csv", rows, lambda row: "")
+    arguments = ["--model", str(tmp_path / "model"), "--data", str(synthetic / "unlabelled.csv")]
+    with pytest.raises(ValueError, match="none of its clips has a label.*--label-column"):
+        evaluate_script.main([*arguments, "--output-dir", str(tmp_path / "out"), "--num-workers", "0"])
+    assert not (tmp_path / "out" / "report.json").exists()
 
 
 def test_evaluate_reports_clips_cut_to_max_seconds(tmp_path, tiny_encoder_dir, synthetic, capsys):

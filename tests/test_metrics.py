@@ -1,11 +1,14 @@
 # Copyright 2026 The beats_hf developers. Licensed under the MIT License.
-"""Evaluation metrics on hand-computed cases, and their plots."""
+"""Evaluation metrics on hand-computed cases, their plots, and the linear probe's embeddings."""
 
 import math
 
 import numpy as np
 import pytest
+import torch
+from utils import make_model, random_waveform
 
+from beats_hf import BeatsFeatureExtractor, BeatsModel
 from beats_hf.metrics import (
     accuracy,
     average_precision_per_class,
@@ -15,6 +18,7 @@ from beats_hf.metrics import (
     plot_confusion_matrix,
     plot_per_class_ap,
 )
+from beats_hf.probing import pooled_embeddings
 
 
 def test_average_precision_hand_computed():
@@ -59,8 +63,46 @@ def test_metric_input_errors():
         confusion_matrix(np.array([0, 3]), np.array([0, 1]), 3)
 
 
+def test_single_label_metrics_refuse_labels_they_would_misread():
+    logits = np.array([[3.0, 0.0, 0.0], [0.0, 2.0, 1.0], [0.0, 1.0, 3.0]])
+    # A column of class indices is not one-hot: read through argmax, every label would be class 0.
+    with pytest.raises(ValueError, match="one-hot labels"):
+        classification_metrics(logits, np.array([[0], [1], [2]]), multi_label=False)
+    # A NaN row has no best class (argmax would pick the first NaN) and no rank for AP.
+    logits[1, 0] = np.nan
+    for multi_label, labels in ((False, np.array([0, 1, 2])), (True, np.eye(3))):
+        with pytest.raises(ValueError, match="1 of 3 clips have NaN scores"):
+            classification_metrics(logits, labels, multi_label=multi_label)
+
+
 def test_plots_are_written(tmp_path):
     ap_path = plot_per_class_ap([0.9, None, 0.4], ["a", "b", "c"], tmp_path / "per_class_ap.png")
     cm_path = plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["x", "y"], tmp_path / "confusion_matrix.png")
     for path in (ap_path, cm_path):
         assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _probe_inputs():
+    encoder = make_model(BeatsModel, seed=0)
+    # Ragged clips: the padding of the shorter ones must not enter their means.
+    waveforms = [random_waveform(n, seed=i) for i, n in enumerate((8000, 3000, 5600))]
+    return encoder, BeatsFeatureExtractor(feature_size=encoder.config.num_mel_bins), waveforms
+
+
+def test_pooled_embeddings_average_real_patches_and_keep_the_encoder_mode():
+    encoder, feature_extractor, waveforms = _probe_inputs()
+    encoder.train()  # e.g. a probe taken between training steps
+    pooled = pooled_embeddings(encoder, feature_extractor, waveforms, batch_size=2)
+    assert encoder.training, "dropout and layer drop must stay on for the training that follows"
+    encoder.eval()
+    with torch.no_grad():
+        for row, waveform in zip(pooled, waveforms):
+            alone = encoder(**feature_extractor([waveform], sampling_rate=16000, return_tensors="pt"))
+            np.testing.assert_allclose(row, alone.last_hidden_state[0].mean(dim=0).numpy(), atol=1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_pooled_embeddings_of_an_encoder_on_cuda():
+    encoder, feature_extractor, waveforms = _probe_inputs()
+    expected = pooled_embeddings(encoder, feature_extractor, waveforms)
+    np.testing.assert_allclose(pooled_embeddings(encoder.cuda(), feature_extractor, waveforms), expected, atol=1e-4)

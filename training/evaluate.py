@@ -100,6 +100,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not all_logits:
         raise ValueError(f"{args.data}: no clip could be read")
     metrics = classification_metrics(torch.cat(all_logits), torch.cat(all_labels), multi_label)
+    if multi_label and metrics["num_classes_evaluated"] == 0:
+        # AP needs a positive clip: without any, the mAP would be NaN (and report.json invalid JSON).
+        raise ValueError(
+            f"{args.data}: none of its clips has a label, so there is no mAP to compute; check that "
+            f"--label-column ({args.label_column!r}) holds the labels (several separated by ';')."
+        )
 
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

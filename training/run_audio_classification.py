@@ -7,8 +7,11 @@
         --spec_augment_time_ratio 0.2 --spec_augment_freq_ratio 0.2 --per_device_train_batch_size 15 --bf16
 
 (`--do_train`, `--do_eval` on the validation data, `--do_predict` on `--test_data`, as in the transformers
-examples), or with a JSON file of the same arguments (`python training/run_audio_classification.py args.json`). Every
-`TrainingArguments` option works (`--save_steps`, `--resume_from_checkpoint`, `--report_to tensorboard`, ...).
+examples), or with a JSON file of the same arguments (`python training/run_audio_classification.py args.json`). The
+`TrainingArguments` options work (`--save_steps`, `--resume_from_checkpoint`, `--report_to tensorboard`, ...), except
+the two the recipe replaces: `--optim` (AdamW with layer-wise decay, below) and `--label_smoothing_factor` (the
+recipe's loss), which are refused rather than ignored. `--do_eval` / `--do_predict` without `--do_train` score the
+model folder's own classifier head (its `label2id` and task), so that folder must be a fine-tuned classifier.
 
 It reads data, builds the classifier (fresh head on any BEATs folder) and the train sampler with the same functions
 as `finetune.py`, so both paths train the same model on the same batches with the same loss; the differences are
@@ -24,7 +27,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,7 @@ import numpy as np
 import torch
 import transformers
 from transformers import EvalPrediction, HfArgumentParser, Trainer, TrainerCallback, TrainingArguments, set_seed
+from transformers.training_args import OptimizerNames
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the shared data/model preparation of finetune.py
 
@@ -45,6 +50,7 @@ from finetune import (  # noqa: E402
     prepare_data,
 )
 
+from beats_hf import BeatsConfig, BeatsForAudioClassification  # noqa: E402
 from beats_hf.augmentation import AugmentingCollator, classification_loss, resolve_loss_type  # noqa: E402
 from beats_hf.collators import DataCollatorForAudio, is_empty_batch  # noqa: E402
 from beats_hf.data import AudioClipDataset  # noqa: E402
@@ -115,6 +121,8 @@ class BeatsTrainingArguments(TrainingArguments):
     adam_beta2: float = 0.98
     adam_epsilon: float = 1e-6
     lr_scheduler_type: str = "cosine"
+    # No clipping, as in finetune.py (the paper gives none): both paths train the same model by default.
+    max_grad_norm: float = 0.0
     # Our datasets yield dicts with `waveform`, which the model does not take: the collator turns them into inputs.
     remove_unused_columns: bool = False
 
@@ -143,10 +151,22 @@ class BeatsTrainer(Trainer):
         *args: Any,
         loss_type: str,
         train_collator: AugmentingCollator | None = None,
-        train_sampler_factory=None,
+        train_sampler_factory: Callable[[], torch.utils.data.Sampler] | None = None,
         **kwargs: Any,
     ):
         super().__init__(*args, **kwargs)
+        # create_optimizer and compute_loss below replace what these options configure in the Trainer.
+        optim = OptimizerNames(self.args.optim)
+        if optim not in (OptimizerNames.ADAMW_TORCH, OptimizerNames.ADAMW_TORCH_FUSED):
+            raise ValueError(
+                f"optim {optim.value!r} would be ignored: the recipe's optimizer is AdamW with layer-wise "
+                "learning-rate decay (set its betas, eps and weight decay with --adam_beta1/2, --adam_epsilon, "
+                "--weight_decay)"
+            )
+        if self.args.label_smoothing_factor != 0:
+            raise ValueError(
+                "label_smoothing_factor would be ignored: the recipe's CE/BCE loss has no label smoothing"
+            )
         self.loss_type = loss_type
         self.train_collator = train_collator
         self.train_sampler_factory = train_sampler_factory
@@ -186,8 +206,14 @@ class BeatsTrainer(Trainer):
         loss = classification_loss(outputs.logits, inputs["labels"], self.loss_type)
         return (loss, outputs) if return_outputs else loss
 
+    def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        # Every clip of the batch was unreadable (and named in a warning): it has no inputs for the model to score.
+        if is_empty_batch(inputs):
+            return None, None, None
+        return super().prediction_step(model, inputs, prediction_loss_only, ignore_keys=ignore_keys)
 
-def make_compute_metrics(multi_label: bool):
+
+def make_compute_metrics(multi_label: bool) -> Callable[[EvalPrediction], dict[str, float]]:
     """Accuracy (single-label) or mAP (multi-label) from the Trainer's gathered logits and labels."""
 
     def compute_metrics(prediction: EvalPrediction) -> dict[str, float]:
@@ -204,23 +230,47 @@ def finetune_config_from(model_args: ModelArguments, data_args: DataArguments, s
     return FinetuneConfig(model=model_args.model_name_or_path, seed=seed, **asdict(data_args), **model_fields)
 
 
+def load_trained_classifier(model_dir: str, data: LabelledData) -> tuple[BeatsForAudioClassification, LabelledData]:
+    """
+    The classifier saved in `model_dir`, head included, and `data` with that classifier's `label2id` and task: what
+    evaluation without training scores (a fresh head would be scored as if it were the model's).
+    """
+    config = BeatsConfig.from_pretrained(model_dir)
+    if "BeatsForAudioClassification" not in (config.architectures or []):
+        raise ValueError(
+            f"{model_dir} is not a fine-tuned classifier: without --do_train, --do_eval and --do_predict would score "
+            "an untrained head. Add --do_train, or give the folder of a fine-tuned classifier."
+        )
+    model = BeatsForAudioClassification.from_pretrained(model_dir, config=config)
+    label2id = {label: int(index) for label, index in config.label2id.items()}
+    multi_label = config.problem_type == "multi_label_classification"
+    return model, replace(data, label2id=label2id, multi_label=multi_label)
+
+
 def build_trainer(
     model_args: ModelArguments, data_args: DataArguments, training_args: BeatsTrainingArguments
 ) -> tuple[BeatsTrainer, LabelledData]:
-    """The configured `BeatsTrainer` (model, data, collators, sampler, metrics) and the data it trains on."""
+    """
+    The configured `BeatsTrainer` (model, data, collators, sampler, metrics) and the data it trains on. The model is
+    a fresh head on the folder's encoder, or, when only evaluating (`do_eval` / `do_predict` without `do_train`), the
+    folder's classifier as it is ([`load_trained_classifier`]).
+    """
     config = finetune_config_from(model_args, data_args, training_args.seed)
     with training_args.main_process_first(desc="reading data"):
         data = prepare_data(config)
-    model = load_classifier(
-        config.model,
-        data.label2id,
-        data.multi_label,
-        hidden_dropout=config.hidden_dropout,
-        attention_dropout=config.attention_dropout,
-        layerdrop=config.layerdrop,
-        classifier_dropout=config.classifier_dropout,
-        layer_wise_gradient_decay_ratio=config.layer_wise_gradient_decay_ratio,
-    )
+    if training_args.do_train or not (training_args.do_eval or training_args.do_predict):
+        model = load_classifier(
+            config.model,
+            data.label2id,
+            data.multi_label,
+            hidden_dropout=config.hidden_dropout,
+            attention_dropout=config.attention_dropout,
+            layerdrop=config.layerdrop,
+            classifier_dropout=config.classifier_dropout,
+            layer_wise_gradient_decay_ratio=config.layer_wise_gradient_decay_ratio,
+        )
+    else:
+        model, data = load_trained_classifier(config.model, data)
     if config.freeze_feature_encoder:
         model.freeze_feature_encoder()
     feature_extractor = load_feature_extractor(config)
@@ -252,6 +302,20 @@ def build_trainer(
     return trainer, data
 
 
+def _evaluate(trainer: BeatsTrainer, dataset: Any, prefix: str, multi_label: bool) -> dict[str, float]:
+    metrics = trainer.evaluate(dataset, metric_key_prefix=prefix)
+    # With every clip unreadable the Trainer has nothing to score and returns its timings alone.
+    score = f"{prefix}_{'mAP' if multi_label else 'accuracy'}"
+    if score not in metrics:
+        raise ValueError(
+            f"No {prefix} clip could be read (each was named in a warning above), so there is no {score} to report; "
+            "fix or remove those files."
+        )
+    trainer.log_metrics(prefix, metrics)
+    trainer.save_metrics(prefix, metrics)
+    return metrics
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = HfArgumentParser((ModelArguments, DataArguments, BeatsTrainingArguments))
     argv = sys.argv[1:] if argv is None else argv
@@ -278,6 +342,11 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     set_seed(training_args.seed)
 
     trainer, data = build_trainer(model_args, data_args, training_args)
+    # Checked before training, which may take hours: asked-for metrics must not just be missing at the end.
+    if training_args.do_eval and trainer.eval_dataset is None:
+        raise ValueError("--do_eval needs validation clips: give validation_data, fold or validation_fraction")
+    if training_args.do_predict and not data.test:
+        raise ValueError("--do_predict needs test clips: give test_data")
     metrics: dict[str, float] = {}
     if training_args.do_train:
         result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
@@ -286,12 +355,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         trainer.save_metrics("train", result.metrics)
         trainer.save_state()
         metrics.update(result.metrics)
-    if training_args.do_eval and trainer.eval_dataset is not None:
-        eval_metrics = trainer.evaluate()
-        trainer.log_metrics("eval", eval_metrics)
-        trainer.save_metrics("eval", eval_metrics)
+    if training_args.do_eval:
+        eval_metrics = _evaluate(trainer, None, "eval", data.multi_label)
         metrics.update(eval_metrics)
-    if training_args.do_predict and data.test is not None:
+    if training_args.do_predict:
         test_dataset = AudioClipDataset(
             data.test,
             data_args.eval_max_seconds or data_args.max_seconds,
@@ -299,10 +366,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             seed=training_args.seed,
             label2id=data.label2id,
         )
-        test_metrics = trainer.evaluate(test_dataset, metric_key_prefix="test")
-        trainer.log_metrics("test", test_metrics)
-        trainer.save_metrics("test", test_metrics)
-        metrics.update(test_metrics)
+        metrics.update(_evaluate(trainer, test_dataset, "test", data.multi_label))
     if trainer.is_world_process_zero():
         trainer.create_model_card(finetuned_from=model_args.model_name_or_path, tasks="audio-classification")
     return metrics

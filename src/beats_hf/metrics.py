@@ -101,12 +101,20 @@ def classification_metrics(logits: Any, labels: Any, multi_label: bool) -> dict[
         labels: `(num_clips, num_classes)` binary targets for multi-label; `(num_clips,)` class indices (or one-hot
             rows) for single-label.
         multi_label: Which kind of task.
+
+    NaN scores (a diverged model) are an error: they have no order to rank or to take the best class from.
     """
     logits = _as_numpy(logits)
     labels = _as_numpy(labels)
+    nan_clips = int(np.isnan(logits).any(axis=-1).sum()) if logits.ndim == 2 else 0
+    if nan_clips:
+        raise ValueError(f"{nan_clips} of {len(logits)} clips have NaN scores; the metrics are undefined")
     if multi_label:
         return mean_average_precision(logits, labels)
     if labels.ndim == 2:
+        # Anything else, e.g. a (num_clips, 1) column of class indices, would read as class 0 throughout.
+        if labels.shape != logits.shape:
+            raise ValueError(f"one-hot labels must have the logits' shape {logits.shape}, got {labels.shape}")
         labels = labels.argmax(axis=1)
     predictions = logits.argmax(axis=1)
     return {

@@ -19,16 +19,23 @@ def pooled_embeddings(
     waveforms: Sequence[np.ndarray],
     batch_size: int = 16,
 ) -> np.ndarray:
-    """Mean of the last layer's patch vectors over each clip's real patches, `(num_clips, hidden_size)`."""
+    """
+    Mean of the last layer's patch vectors over each clip's real patches, `(num_clips, hidden_size)`, computed on the
+    encoder's device in eval mode (the encoder's mode is restored afterwards). The waveforms must be at the feature
+    extractor's sampling rate.
+    """
+    was_training = encoder.training
     encoder.eval()
     rows = []
     for start in range(0, len(waveforms), batch_size):
         batch = list(waveforms[start : start + batch_size])
         inputs = feature_extractor(batch, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
-        outputs = encoder(**inputs)
+        outputs = encoder(**inputs.to(encoder.device))
         mask = outputs.patch_attention_mask.unsqueeze(-1).to(outputs.last_hidden_state.dtype)
         pooled = (outputs.last_hidden_state * mask).sum(dim=1) / mask.sum(dim=1)
-        rows.append(pooled.float().numpy())
+        rows.append(pooled.float().cpu().numpy())
+    # A probe taken during training must not leave dropout and layer drop switched off.
+    encoder.train(was_training)
     return np.concatenate(rows, axis=0)
 
 
