@@ -2,6 +2,7 @@
 """Conversion official <-> beats_hf: CLI and library, parity with the official fixtures, strictness, round trips."""
 
 import json
+import logging
 import os
 import random
 import shutil
@@ -339,6 +340,96 @@ def test_reverse_cli_and_refusals(converted, tmp_path, capsys):
     assert main_convert_to_original(["--model-dir", str(tmp_path), "--output", str(tmp_path / "x.pt")]) == 2
     assert "no config.json" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_round_trip_keeps_cfg_fields_the_original_file_lacked_absent(tmp_path, name):
+    # The official code applies its defaults to absent fields; the file comes back without them.
+    checkpoint = torch.load(FIXTURES / f"{name}.pt", weights_only=True)
+    absent = ["predictor_dropout", "encoder_layerdrop", "dropout", "layer_wise_gradient_decay_ratio"]
+    if KINDS[name] == "pretrained":
+        absent += ["predictor_class", "finetuned_model"]  # a fine-tuned file needs both for its head
+    for field in absent:
+        checkpoint["cfg"].pop(field, None)
+    torch.save(checkpoint, tmp_path / "lacking.pt")
+    folder = convert_checkpoint(tmp_path / "lacking.pt", tmp_path / "converted").output_dir
+    _assert_same_checkpoint(official_checkpoint_from_model(_load(folder, KINDS[name])), checkpoint)
+
+
+def test_reverse_writes_cfg_fields_the_original_file_lacked_once_they_changed(tmp_path):
+    # A converted AudioSet classifier whose file had no predictor_class / predictor_dropout (the official defaults,
+    # 527 and 0.1, applied), given a new 5-class head: left out, the official code would build a 527-class head and
+    # refuse the tensors. Unchanged absent fields stay absent, so the round trip stays bit-identical.
+    checkpoint = torch.load(FIXTURES / "small_ft.pt", weights_only=True)
+    width = checkpoint["model"]["predictor.weight"].shape[1]
+    generator = torch.Generator().manual_seed(0)
+    checkpoint["model"]["predictor.weight"] = torch.randn(527, width, generator=generator)
+    checkpoint["model"]["predictor.bias"] = torch.randn(527, generator=generator)
+    del checkpoint["cfg"]["predictor_class"], checkpoint["cfg"]["predictor_dropout"], checkpoint["label_dict"]
+    torch.save(checkpoint, tmp_path / "audioset.pt")
+    folder = convert_checkpoint(tmp_path / "audioset.pt", tmp_path / "converted").output_dir
+    _assert_same_checkpoint(official_checkpoint_from_model(_load(folder, "finetuned")), checkpoint)
+
+    model = BeatsForAudioClassification.from_pretrained(folder, num_labels=5, ignore_mismatched_sizes=True)
+    model.config.classifier_dropout = 0.3
+    back = official_checkpoint_from_model(model)
+    assert back["model"]["predictor.weight"].shape == (5, width)
+    assert back["cfg"]["predictor_class"] == 5 and back["cfg"]["predictor_dropout"] == 0.3
+    assert "predictor_class" not in checkpoint["cfg"]  # the official default applied to the original
+
+
+def _tiny_reverse_config() -> dict:
+    return {
+        "patch_embedding_dim": 32,
+        "hidden_size": 32,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "intermediate_size": 64,
+        "num_conv_pos_embeddings": 8,
+        "num_conv_pos_embedding_groups": 2,
+        "num_buckets": 16,
+        "max_bucket_distance": 32,
+    }
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"), [({"num_mel_bins": 64}, "128-bin filter banks"), ({"layer_norm_eps": 1e-6}, "eps=1e-05")]
+)
+def test_reverse_refuses_settings_the_official_code_hard_codes(tmp_path, capsys, setting, message):
+    # The official code would load such a file and compute something else; the refusal names the setting.
+    BeatsModel(BeatsConfig(**_tiny_reverse_config(), **setting)).save_pretrained(tmp_path / "model")
+    arguments = ["--model-dir", str(tmp_path / "model"), "--output", str(tmp_path / "back.pt")]
+    assert main_convert_to_original(arguments) == 2
+    err = capsys.readouterr().err
+    assert "cannot be written in the official format" in err and message in err and next(iter(setting)) in err
+    assert not (tmp_path / "back.pt").exists()
+
+
+def test_reverse_names_filter_bank_statistics_the_file_cannot_hold(tmp_path, caplog):
+    # e.g. a classifier fine-tuned with the ESC-50 recipe: the official code would normalise with AudioSet's numbers.
+    model = BeatsModel(BeatsConfig(**_tiny_reverse_config()))
+    model.save_pretrained(tmp_path / "esc50")
+    BeatsFeatureExtractor(fbank_mean=11.72215, fbank_std=10.60431).save_pretrained(tmp_path / "esc50")
+    model.save_pretrained(tmp_path / "audioset")
+    BeatsFeatureExtractor().save_pretrained(tmp_path / "audioset")
+    with caplog.at_level(logging.WARNING, logger="beats_hf.conversion"):
+        convert_hf_to_original(tmp_path / "audioset", tmp_path / "audioset.pt")
+        assert not caplog.messages
+        convert_hf_to_original(tmp_path / "esc50", tmp_path / "esc50.pt")
+    assert len(caplog.messages) == 1
+    assert "fbank_mean=11.72215, fbank_std=10.60431" in caplog.messages[0]
+    assert (tmp_path / "esc50.pt").is_file()
+
+
+def test_reverse_refusal_of_a_masked_audio_modelling_folder_says_what_to_convert(tmp_path, capsys):
+    from beats_hf import BeatsForMaskedAudioModeling
+
+    config = BeatsConfig(**{**_tiny_reverse_config(), "codebook_size": 16})
+    BeatsForMaskedAudioModeling(config).save_pretrained(tmp_path / "final")
+    assert main_convert_to_original(["--model-dir", str(tmp_path / "final"), "--output", str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err
+    assert "BeatsForMaskedAudioModeling, which has no official checkpoint format" in err
+    assert "convert its encoder folder" in err and not (tmp_path / "x.pt").exists()
 
 
 def test_official_key_order_matches_official_models():

@@ -1,6 +1,9 @@
 # Copyright 2026 The beats_hf developers. Licensed under the MIT License.
 """Tests of MAM masks (beats_hf.masking), the MAM collator and the tokenizer label cache."""
 
+import json
+import logging
+
 import numpy as np
 import pytest
 import torch
@@ -212,6 +215,33 @@ def test_label_cache_misses_when_the_audio_behind_an_id_changes(tmp_path):
     same = collator(_items([1.0], seed=0))
     reopened.labels_for_batch(same["clip_keys"], same["input_values"], same["attention_mask"], tokenize)
     assert reopened.hits == 1
+
+
+def test_label_cache_survives_damaged_files(tmp_path, caplog):
+    # A shard or metadata.json cut short (e.g. the machine went down after the rename, before the data reached the
+    # disk) costs its entries, not the training run; a stale shard is still refused.
+    extractor, config = BeatsFeatureExtractor(), _tiny_config()
+    tokenizer = BeatsRandomProjectionTokenizer(config)
+    cache = TokenizerLabelCache(tmp_path, tokenizer, extractor)
+    kept, lost = clip_key("kept", 0, np.zeros(16000, dtype=np.float32)), clip_key("lost", 0, np.ones(8, np.float32))
+    cache.put(kept, torch.tensor([1, 2, 3]))
+    cache.flush()
+    cache.put(lost, torch.tensor([4]))
+    damaged = cache.flush()
+    damaged.write_bytes(damaged.read_bytes()[:40])
+    (tmp_path / "metadata.json").write_text('{"format_vers')
+    with caplog.at_level(logging.WARNING, logger="beats_hf.label_cache"):
+        reopened = TokenizerLabelCache(tmp_path, tokenizer, extractor)
+    assert kept in reopened and lost not in reopened
+    assert torch.equal(reopened.get(kept), torch.tensor([1, 2, 3]))
+    assert any(damaged.name in m and "tokenized again" in m for m in caplog.messages)
+    assert any("metadata.json cannot be read" in m for m in caplog.messages)
+    assert json.loads((tmp_path / "metadata.json").read_text())["tokenizer_fingerprint"] == reopened.fingerprint
+    (tmp_path / "metadata.json").unlink()  # the readable shard alone still refuses another tokenizer
+    with pytest.raises(StaleLabelCacheError, match="labels-.*fingerprint"):
+        TokenizerLabelCache(
+            tmp_path, BeatsRandomProjectionTokenizer(_tiny_config(random_projection_seed=1)), extractor
+        )
 
 
 def test_label_cache_refuses_a_changed_tokenizer(tmp_path):

@@ -2,6 +2,7 @@
 """The iteration chain (training/run_iterations.py) and the demo (training/demo.py), end to end at toy size."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -149,8 +150,36 @@ def test_demo_quick_preset_prints_the_table_and_writes_plots(tmp_path, capsys):
     assert results["pipeline"]["predictions"][0]["label"] in demo.SYNTHETIC_CLASSES
 
 
+class _ReachedChain(Exception):
+    pass
+
+
+def test_demo_refuses_an_output_dir_holding_a_run_with_other_settings(tmp_path, monkeypatch):
+    # Re-running skips finished stages, so a run made with other settings must not be continued: even with its data
+    # deleted, its models and numbers would be shown as this run's.
+    def reached(config):
+        raise _ReachedChain
+
+    monkeypatch.setattr(demo.run_iterations, "run_chain", reached)
+    with pytest.raises(_ReachedChain):
+        demo.run_demo(demo.DemoConfig(output_dir=str(tmp_path), preset="quick"))
+    shutil.rmtree(tmp_path / "data")
+    with pytest.raises(ValueError, match=r"preset 'quick' \(now 'full'\).*another --output_dir"):
+        demo.run_demo(demo.DemoConfig(output_dir=str(tmp_path), preset="full"))
+    with pytest.raises(ValueError, match=r"seed 0 \(now 1\)"):
+        demo.run_demo(demo.DemoConfig(output_dir=str(tmp_path), preset="quick", seed=1))
+    with pytest.raises(_ReachedChain):  # the same settings continue
+        demo.run_demo(demo.DemoConfig(output_dir=str(tmp_path), preset="quick"))
+
+
 def test_chain_script_command_line(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "training" / "run_iterations.py"), "--help"], capture_output=True, text=True
     )
     assert result.returncode == 0 and "--iter3_plus" in result.stdout
+
+
+def test_demo_presets_default_to_their_own_folders():
+    assert demo.DemoConfig().output_dir == "runs/demo"
+    assert demo.DemoConfig(preset="quick").output_dir == "runs/demo-quick"
+    assert demo.DemoConfig(output_dir="elsewhere", preset="quick").output_dir == "elsewhere"

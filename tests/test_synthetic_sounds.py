@@ -279,3 +279,26 @@ def test_command_line(tmp_path, capsys):
     assert capsys.readouterr().out.strip() == str(tmp_path / "cli")
     info = json.loads((tmp_path / "cli" / "dataset_info.json").read_text())
     assert info["seed"] == 2 and info["clips_per_class"] == {"train": 1, "validation": 0, "test": 1}
+
+
+def test_foreign_manifests_are_not_replaced(tmp_path):
+    # A folder holding someone's own data (manifests without our dataset_info.json) is refused, not clobbered.
+    own = "path,label\nclips/dog.wav,dog\n"
+    (tmp_path / "train.csv").write_text(own)
+    counts = {"train": 1, "validation": 0, "test": 0}
+    with pytest.raises(FileExistsError, match=r"train\.csv, which this generator did not write"):
+        generate_synthetic_dataset(tmp_path, clips_per_class=counts)
+    assert (tmp_path / "train.csv").read_text() == own and not list(tmp_path.rglob("*.wav"))
+    (tmp_path / "train.csv").unlink()
+    (tmp_path / "test.jsonl").write_text('{"audio": "x.wav", "labels": ["dog"]}\n')
+    with pytest.raises(FileExistsError, match=r"test\.jsonl"):
+        generate_synthetic_dataset(tmp_path, clips_per_class=counts)
+    generate_synthetic_dataset(tmp_path, clips_per_class=counts, overwrite=True)
+    assert (tmp_path / "test.jsonl").read_text() == ""
+
+    # An interrupted run of ours (manifests written, no dataset_info.json yet) is completed, not refused.
+    root = generate_synthetic_dataset(tmp_path / "ours", clips_per_class=counts)
+    before = _all_files(root)
+    (root / "dataset_info.json").unlink()
+    generate_synthetic_dataset(root, clips_per_class=counts)
+    assert _all_files(root) == before

@@ -11,7 +11,8 @@ classify a test clip with `pipeline("audio-classification")`. Then a linear prob
 iteration-2 encoders against a randomly initialised one shows what pre-training bought.
 
 Prints a results table and writes `results.json`, `loss_curves.png` and `codebook_usage.png` into `output_dir`.
-Re-running continues: finished stages are skipped (the chain's `stage_done.json` markers).
+Re-running continues: finished stages are skipped (the chain's `stage_done.json` markers). An `output_dir` that holds
+a run with another preset, seed or clip length is refused (`demo_settings.json`), so no stage is reused from it.
 """
 
 from __future__ import annotations
@@ -65,13 +66,45 @@ PRESETS: dict[str, dict[str, int]] = {
 
 @dataclass
 class DemoConfig:
-    output_dir: str = "runs/demo"
+    output_dir: str = field(
+        default="", metadata={"help": "where the run goes (default: runs/demo, runs/demo-quick for --preset quick)"}
+    )
     preset: str = field(default="full", metadata={"help": "full (3-6 min on 2 cores) or quick (CI, faster)"})
     seed: int = 0
     clip_seconds: float = 2.0
     threads: int = field(
         default=1, metadata={"help": "torch threads; tiny models run fastest on one (0: torch default)"}
     )
+
+    def __post_init__(self) -> None:
+        # One folder per preset by default, so that trying the quick preset first does not block the full one.
+        if not self.output_dir:
+            self.output_dir = "runs/demo" if self.preset == "full" else f"runs/demo-{self.preset}"
+
+
+SETTINGS_FILE = "demo_settings.json"
+
+
+def check_settings(root: Path, config: DemoConfig) -> None:
+    """
+    Record the settings that decide a demo run's results in `root`, or refuse a `root` that holds a run made with
+    other ones: its finished stages would be skipped and their numbers shown as if they came from these settings.
+    """
+    settings = {"preset": config.preset, "seed": config.seed, "clip_seconds": config.clip_seconds}
+    path = root / SETTINGS_FILE
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        differing = [
+            f"{key} {stored.get(key)!r} (now {value!r})" for key, value in settings.items() if stored.get(key) != value
+        ]
+        if differing:
+            raise ValueError(
+                f"{root} holds a demo run made with {', '.join(differing)}; re-running continues a run with the "
+                f"same settings only. Choose another --output_dir, or delete {root} to start over."
+            )
+        return
+    root.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(settings, indent=2) + "\n")
 
 
 def run_demo(config: DemoConfig) -> dict[str, Any]:
@@ -82,6 +115,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         torch.set_num_threads(config.threads)
     preset = PRESETS[config.preset]
     root = Path(config.output_dir)
+    check_settings(root, config)
     started = time.perf_counter()
 
     data_dir = generate_synthetic_dataset(

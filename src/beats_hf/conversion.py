@@ -639,14 +639,15 @@ def official_cfg_from_config(config: BeatsConfig, kind: CheckpointKind) -> dict[
     The official `cfg` dict of a model: only fields the official `BEATsConfig` (or `TokenizersConfig`) defines, in
     its order. Values come from `config`; fields the beats_hf config of this kind does not hold (the head settings of
     a pre-trained encoder) and the set of fields present come from the converted checkpoint's own cfg when the model
-    was converted, else take the official defaults.
+    was converted, else take the official defaults. A field the converted file did not have is written anyway once
+    the model's value differs from the official default (e.g. `predictor_class` after a new head). Raises
+    [`ConversionError`] for settings the official code hard-codes (128 mel bins, LayerNorm epsilon 1e-5).
     """
+    _check_official_representable(config)
     original = getattr(config, ORIGINAL_CHECKPOINT_ATTRIBUTE, None) or {}
     stored = original.get("cfg") if original.get("kind") == kind else None
     cfg: dict[str, Any] = {}
     for name in official_cfg_fields(kind):
-        if stored is not None and name not in stored and not (name == "finetuned_model" and kind == "finetuned"):
-            continue  # the original file did not have this field (the official default applied)
         if name == "finetuned_model":
             value = kind == "finetuned"
         elif name == "predictor_class":
@@ -655,10 +656,37 @@ def official_cfg_from_config(config: BeatsConfig, kind: CheckpointKind) -> dict[
             value = (stored or {}).get(name, config.classifier_dropout)
         else:
             value = getattr(config, OFFICIAL_CONFIG_FIELDS[name][0])
+        if stored is not None and name not in stored:
+            # The original file did not have this field: leave it out while the official default still describes
+            # the model (always, for the head settings a pre-trained encoder does not hold).
+            held = not (kind == "pretrained" and name in ("predictor_class", "predictor_dropout"))
+            if not held or value == _official_default(name):
+                continue
         if stored is not None and name in stored and stored[name] != value:
             logger.info("cfg field %s changed since conversion: %r -> %r.", name, stored[name], value)
         cfg[name] = value
     return cfg
+
+
+# Settings the official code fixes rather than reads from its cfg: a model that differs cannot be expressed.
+_OFFICIAL_FIXED_SETTINGS = {
+    "num_mel_bins": (128, "the official code always computes 128-bin filter banks"),
+    "layer_norm_eps": (1e-5, "the official LayerNorms always use eps=1e-05"),
+}
+
+
+def _check_official_representable(config: BeatsConfig) -> None:
+    """Raise [`ConversionError`] for settings the official format cannot carry (the official code hard-codes them)."""
+    problems = [
+        f"{name}={getattr(config, name)!r}, but {reason}"
+        for name, (fixed, reason) in _OFFICIAL_FIXED_SETTINGS.items()
+        if getattr(config, name) != fixed
+    ]
+    if problems:
+        raise ConversionError(
+            f"the model cannot be written in the official format: {'; '.join(problems)}. The official code would "
+            "load the file and compute something else; keep the model in the beats_hf format."
+        )
 
 
 def official_state_dict_from_model(model: BeatsPreTrainedModel) -> dict[str, torch.Tensor]:
@@ -1322,9 +1350,30 @@ def load_converted_model(model_dir: str | Path) -> BeatsPreTrainedModel:
     if architectures[0] not in classes:
         raise ConversionError(
             f"{model_dir} holds a {architectures[0]}, which has no official checkpoint format (only "
-            f"{', '.join(classes)} do)."
+            f"{', '.join(classes)} do). For a masked-audio-modelling run convert its encoder folder instead "
+            "(training/pretrain.py saves it as `encoder` next to `final`)."
         )
     return classes[architectures[0]].from_pretrained(model_dir).eval()
+
+
+def _warn_unstored_normalisation(model_dir: Path) -> None:
+    """Name the folder's filter-bank statistics when they are not the official defaults: the file cannot hold them."""
+    if not (model_dir / "preprocessor_config.json").is_file():
+        return
+    saved, default = BeatsFeatureExtractor.from_pretrained(model_dir), BeatsFeatureExtractor()
+    if (saved.fbank_mean, saved.fbank_std) != (default.fbank_mean, default.fbank_std):
+        logger.warning(
+            "%s normalises filter banks with mean %s and std %s, which an official checkpoint cannot store; the "
+            "official code assumes %s and %s unless given them: call extract_features(..., fbank_mean=%s, "
+            "fbank_std=%s) (extract_labels for a tokenizer).",
+            model_dir,
+            saved.fbank_mean,
+            saved.fbank_std,
+            default.fbank_mean,
+            default.fbank_std,
+            saved.fbank_mean,
+            saved.fbank_std,
+        )
 
 
 def convert_hf_to_original(
@@ -1335,13 +1384,15 @@ def convert_hf_to_original(
     checkpoint `{'cfg', 'model'[, 'label_dict']}` that the official code loads strictly: official names and order,
     `weight_g`/`weight_v`, the per-layer copies of the shared relative-position table, official cfg fields only.
     The written file is read back and checked with [`reference_forward`] against the model; the file appears only
-    when that passes.
+    when that passes. Filter-bank statistics other than the official defaults (`preprocessor_config.json`) have no
+    place in the official format: a warning gives the `fbank_mean` / `fbank_std` to pass to the official code.
     """
     output = Path(output)
     if output.exists() and not overwrite:
         raise ConversionError(f"{output} already exists; pass --overwrite (overwrite=True) to replace it.")
     model = load_converted_model(model_dir)
     checkpoint = official_checkpoint_from_model(model)
+    _warn_unstored_normalisation(Path(model_dir))
     output.parent.mkdir(parents=True, exist_ok=True)
     handle, staging_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     os.close(handle)

@@ -24,13 +24,16 @@ the cache and is tokenized again (hashing a 10 s crop takes well under a millise
 of many clips concatenated (`token_ids`, int16 for codebooks up to 32768 codes), their `offsets`, and the clip keys
 and fingerprint in the safetensors metadata. Shards are written atomically (temporary file, then rename) and never
 modified, so an interrupted run loses at most the entries not yet flushed, and several processes can add shards to
-the same cache.
+the same cache. A shard that cannot be read (e.g. cut short when the machine went down) is skipped with a warning and
+its clips are tokenized again; an unreadable `metadata.json` is rewritten (every shard is checked against the
+fingerprint it carries itself, so neither can bring in labels of another tokenizer).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import uuid
 from collections.abc import Callable, Sequence
@@ -39,6 +42,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+logger = logging.getLogger(__name__)
 
 # 2: keys carry a digest of the crop's samples.
 FORMAT_VERSION = 2
@@ -91,6 +96,20 @@ def _write_json_atomic(path: Path, data: dict) -> None:
     os.replace(temporary, path)
 
 
+def _read_metadata(path: Path) -> dict | None:
+    """The cache's `metadata.json`, or None when there is none or it cannot be read (then it is written anew)."""
+    if not path.is_file():
+        return None
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        stored = error
+    if not isinstance(stored, dict):
+        logger.warning("%s cannot be read (%s); writing it again.", path, stored)
+        return None
+    return stored
+
+
 class TokenizerLabelCache:
     """
     Labels of one frozen tokenizer, per clip crop, stored in `cache_dir` (see the module docstring for the format).
@@ -140,8 +159,8 @@ class TokenizerLabelCache:
             "codebook_size": self.codebook_size,
             "feature_extractor": json.loads(_canonical_config(feature_extractor.to_dict())),
         }
-        if metadata_path.is_file():
-            stored = json.loads(metadata_path.read_text())
+        stored = _read_metadata(metadata_path)
+        if stored is not None:
             if stored.get("format_version") != FORMAT_VERSION:
                 raise StaleLabelCacheError(
                     f"{metadata_path} is format {stored.get('format_version')}, this code reads format "
@@ -162,14 +181,27 @@ class TokenizerLabelCache:
             )
 
     def _load_shard(self, shard: Path) -> None:
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
-        with safe_open(str(shard), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            self._check_fingerprint(metadata.get("tokenizer_fingerprint"), shard)
-            token_ids = handle.get_tensor("token_ids")
-            offsets = handle.get_tensor("offsets").tolist()
-        for index, key in enumerate(json.loads(metadata["clip_keys"])):
+        try:
+            with safe_open(str(shard), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+                token_ids = handle.get_tensor("token_ids")
+                offsets = handle.get_tensor("offsets").tolist()
+            keys = json.loads(metadata["clip_keys"])
+            if len(offsets) != len(keys) + 1 or offsets[-1] != token_ids.numel():
+                raise ValueError(f"{len(keys)} clip keys, {len(offsets)} offsets, {token_ids.numel()} labels")
+        except (SafetensorError, OSError, KeyError, TypeError, ValueError) as error:
+            # A cache may lose entries, never stop training: the clips of this shard are simply tokenized again.
+            logger.warning(
+                "Label cache shard %s cannot be read (%s); its clips will be tokenized again. Delete the file to "
+                "silence this warning.",
+                shard,
+                " ".join(str(error).split()) or type(error).__name__,
+            )
+            return
+        self._check_fingerprint(metadata.get("tokenizer_fingerprint"), shard)
+        for index, key in enumerate(keys):
             self._entries[key] = token_ids[offsets[index] : offsets[index + 1]]
 
     def __len__(self) -> int:

@@ -589,6 +589,27 @@ def _is_complete(root: Path, info: dict, wav_size: int) -> bool:
 _OWN_FILE = re.compile(r"^(?:train|validation|test)_[a-z_]+_\d{4,}\.wav$")
 
 
+def _foreign_manifests(root: Path) -> list[str]:
+    """Manifests in `root` that this generator would replace but did not write (judged by their first line)."""
+    foreign = []
+    for split in SPLITS:
+        for path in (root / f"{split}.csv", root / f"{split}.jsonl"):
+            if not path.is_file():
+                continue
+            with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+                first = handle.readline().rstrip("\r\n")
+            if path.suffix == ".csv":
+                ours = first == ",".join(_MANIFEST_COLUMNS)
+            else:
+                try:
+                    ours = not first or list(json.loads(first)) == list(_MANIFEST_COLUMNS)
+                except (ValueError, TypeError):
+                    ours = False
+            if not ours:
+                foreign.append(path.name)
+    return foreign
+
+
 def _remove_stale(root: Path, keep: set[Path]) -> None:
     """Delete clip files of ours (by name pattern) that the dataset being written does not contain."""
     for split in SPLITS:
@@ -632,13 +653,16 @@ def generate_synthetic_dataset(
             keep their default (`DEFAULT_CLIPS_PER_CLASS`: 40 / 10 / 10). A count of 0 writes an empty manifest.
         duration: Clip length in seconds.
         sampling_rate: Sampling rate of the files.
-        overwrite: Replace a dataset written with different parameters instead of raising.
+        overwrite: Replace a dataset written with different parameters, or manifests not written by this
+            generator, instead of raising.
 
     Returns:
         `output_dir` as a `Path`.
 
     Raises:
-        FileExistsError: `output_dir` holds a dataset written with different parameters and `overwrite` is False.
+        FileExistsError: `output_dir` holds a dataset written with different parameters, or a ``train`` /
+            ``validation`` / ``test`` ``.csv`` / ``.jsonl`` file this generator did not write, and `overwrite` is
+            False.
         ValueError: An argument is invalid.
     """
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0:
@@ -670,6 +694,15 @@ def generate_synthetic_dataset(
                 f"(differing: {', '.join(differing)}). Pass overwrite=True to replace it, or choose another directory."
             )
         info_path.unlink(missing_ok=True)  # the dataset is incomplete until the info file is written again, last
+    elif not overwrite and root.is_dir():
+        # No info file: either an interrupted run of ours (manifests with our header, completed below) or someone
+        # else's data, whose manifests must not be silently replaced.
+        foreign = _foreign_manifests(root)
+        if foreign:
+            raise FileExistsError(
+                f"{root} holds {', '.join(foreign)}, which this generator did not write (and no {_INFO_FILE}). "
+                "Pass overwrite=True (--overwrite) to replace them, or choose another directory."
+            )
 
     root.mkdir(parents=True, exist_ok=True)
     written: set[Path] = set()
