@@ -660,3 +660,17 @@ def test_finetuning_reaches_far_above_chance(tmp_path, tiny_encoder_dir, synthet
     chance = 1 / len(SYNTHETIC_CLASSES)
     assert result["validation/num_clips"] == 100
     assert result["validation/accuracy"] >= 3 * chance, result
+
+
+def test_single_label_data_with_an_unlabelled_clip_is_refused_before_training(tmp_path, synthetic):
+    rows = list(csv.DictReader(open(synthetic / "small_validation.csv")))
+    with open(tmp_path / "validation.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label"])
+        writer.writerows([str(synthetic / row["path"]), row["label"]] for row in rows)
+        writer.writerow([str(synthetic / rows[0]["path"]), ""])  # forgotten label
+    config = quick_config(Path("unused"), synthetic, Path("unused"), validation_data=str(tmp_path / "validation.csv"))
+    with pytest.raises(ValueError, match="1 of .* validation clips do not have exactly one label"):
+        finetune.prepare_data(config)
+    # Multi-label data may have clips without any label (no positive class).
+    assert finetune.prepare_data(replace(config, multi_label=True)).multi_label

@@ -217,7 +217,23 @@ def prepare_data(config: FinetuneConfig) -> LabelledData:
     multi_label = config.multi_label
     if multi_label is None:
         multi_label = any(len(labels) > 1 for labels in label_id_sets(train, label2id))
+    if not multi_label:
+        for split, records in (("train", train), ("validation", validation), ("test", test)):
+            if records:
+                _check_one_label_per_clip(split, records)
     return LabelledData(train, validation, test, label2id, multi_label)
+
+
+def _check_one_label_per_clip(split: str, records: Sequence) -> None:
+    # The collator would refuse such a clip too, but only when its batch comes, possibly hours into training.
+    counts = [len(labels) for labels in record_label_sets(records)]
+    wrong = [index for index, count in enumerate(counts) if count != 1]
+    if wrong:
+        examples = ", ".join(f"{records[i].id!r} ({counts[i]} labels)" for i in wrong[:3])
+        raise ValueError(
+            f"{len(wrong)} of {len(counts)} {split} clips do not have exactly one label (e.g. {examples}); "
+            "single-label classification needs one per clip. Label or remove them, or set multi_label: true."
+        )
 
 
 def build_train_sampler(config: FinetuneConfig, data: LabelledData) -> torch.utils.data.Sampler:
