@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -372,3 +373,14 @@ def test_labels_and_audio_collator(synthetic):
     two_labels = {**items[0], "labels": [0, 1]}
     with pytest.raises(ValueError, match="exactly one per clip"):
         DataCollatorForAudio(extractor, num_labels=10)([two_labels])
+
+
+def test_folder_reader_skips_hidden_files_and_macos_archive_folders(tmp_path):
+    for folder in ("dog", "__MACOSX/dog", ".cache"):
+        (tmp_path / folder).mkdir(parents=True)
+    write_wav(tmp_path / "dog" / "bark.wav", _tone(0.5), SR)
+    (tmp_path / "dog" / "._bark.wav").write_bytes(b"\x00\x05\x16\x07 resource fork")  # AppleDouble, not audio
+    write_wav(tmp_path / "__MACOSX" / "dog" / "bark.wav", _tone(0.5), SR)
+    write_wav(tmp_path / ".cache" / "x.wav", _tone(0.5), SR)
+    records = read_audio_records(tmp_path, labels_from_folders=True)
+    assert [(Path(r.path).relative_to(tmp_path).as_posix(), r.labels) for r in records] == [("dog/bark.wav", ("dog",))]

@@ -153,7 +153,8 @@ def read_audio_records(
         source: a folder of audio files, a `.csv` / `.jsonl` manifest, a `datasets.save_to_disk` folder, or
             `hf:<dataset name>`.
         split: split of `hf:` datasets (required), or of a saved dataset dict (required when it holds several).
-        labels_from_folders: folders only: label each file with the top-level sub-folder it sits in.
+        labels_from_folders: folders only: label each file with the top-level sub-folder it sits in. Hidden files
+            and folders and `__MACOSX` folders are not read.
         path_column, label_column: manifest columns (`label_column=None` ignores labels).
         audio_column, label_column, id_column: dataset columns; clip ids default to `<source>[<row>]` (plus the
             file name stored in the audio column, if any). Streams need `id_column` for stable ids.
@@ -184,8 +185,18 @@ def read_audio_records(
     raise ValueError(f"Cannot read {text!r}: expected a folder, a .csv or .jsonl manifest, or a saved dataset.")
 
 
+def _is_metadata(relative: Path) -> bool:
+    # Hidden files and folders (e.g. macOS's "._clip.wav" resource forks, ".git") and the "__MACOSX" folder of zip
+    # archives made on macOS hold no audio, though their names may end in .wav.
+    return any(part.startswith(".") or part == "__MACOSX" for part in relative.parts)
+
+
 def _read_folder(root: Path, labels_from_folders: bool) -> list[AudioRecord]:
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file())
+    files = sorted(
+        p
+        for p in root.rglob("*")
+        if p.suffix.lower() in AUDIO_EXTENSIONS and not _is_metadata(p.relative_to(root)) and p.is_file()
+    )
     if not files:
         raise ValueError(f"No audio files ({', '.join(AUDIO_EXTENSIONS)}) found under {root}.")
     records = []
