@@ -14,6 +14,7 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -376,6 +377,19 @@ def test_trainer_evaluates_past_a_batch_of_unreadable_clips(tmp_path, tiny_encod
     expected = trainer.evaluate(readable)
     assert metrics["eval_accuracy"] == expected["eval_accuracy"]
     assert metrics["eval_loss"] == pytest.approx(expected["eval_loss"])
+
+
+def test_trainer_refuses_skipped_clips_in_a_multi_process_run(tmp_path, tiny_encoder_dir, synthetic):
+    trainer, _ = _trainer(tiny_encoder_dir, synthetic, tmp_path / "run")
+    items = [trainer.eval_dataset[0], None]  # the second clip could not be read
+    batch = trainer.data_collator(items)
+    assert batch["num_skipped_clips"] == 1
+    trainer.compute_loss(trainer.model, batch)  # one process: the clip is left out
+    with mock.patch.object(type(trainer.args), "world_size", new_callable=mock.PropertyMock, return_value=2):
+        with pytest.raises(RuntimeError, match="cannot leave clips out in a multi-process run"):
+            trainer.compute_loss(trainer.model, batch)
+        with pytest.raises(RuntimeError, match="cannot leave clips out in a multi-process run"):
+            trainer.prediction_step(trainer.model, batch, prediction_loss_only=False)
 
 
 def _script_args(model_dir, synthetic, output_dir, *extra):

@@ -21,6 +21,9 @@ the Trainer's own: its loop, checkpoint format and logging. Our pieces plug in h
 - layer-wise learning-rate decay and AdamW (0.9, 0.98) in `create_optimizer`;
 - weighted / balanced sampling in `_get_train_sampler`;
 - `compute_metrics`: accuracy for single-label data, mAP for multi-label data.
+
+Unreadable clips are named in a warning and left out of their batch in a single process; a multi-process run stops
+at the first one instead (the Trainer's collectives need equal batches everywhere; `finetune.py` handles them).
 """
 
 from __future__ import annotations
@@ -198,7 +201,18 @@ class BeatsTrainer(Trainer):
             )
         return self.optimizer
 
+    def _check_no_skipped_clips_across_processes(self, inputs: dict[str, Any]) -> None:
+        # The Trainer's collectives (DDP's gradient reduction, the evaluation gathers) need every process to bring a
+        # batch of the same size; a process that dropped clips would hang or miscount the others.
+        if self.args.world_size > 1 and inputs.get("num_skipped_clips", 0):
+            raise RuntimeError(
+                f"{inputs['num_skipped_clips']} clip(s) of a batch could not be read (named in the warnings above). "
+                "The Trainer cannot leave clips out in a multi-process run: fix or remove those files, or use "
+                "training/finetune.py, which skips them in every process alike."
+            )
+
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        self._check_no_skipped_clips_across_processes(inputs)
         if is_empty_batch(inputs):  # every clip of the batch was unreadable (and named in a warning)
             loss = torch.zeros((), device=self.args.device, requires_grad=True)
             return (loss, None) if return_outputs else loss
@@ -207,6 +221,7 @@ class BeatsTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
     def prediction_step(self, model, inputs, prediction_loss_only, ignore_keys=None):
+        self._check_no_skipped_clips_across_processes(inputs)
         # Every clip of the batch was unreadable (and named in a warning): it has no inputs for the model to score.
         if is_empty_batch(inputs):
             return None, None, None
