@@ -3,7 +3,7 @@
 Command (from the repository root; ~6-8 min with the defaults on 2 cores):
 
     PYTHONPATH=src .venv/bin/python bench/bench_forward.py [--repeats 3] [--warmup 1] [--gemm-n 2048 4096]
-        [--quiet-wait 60 --quiet-retries 2]
+        [--quiet-wait 60 --quiet-retries 2] [--compile] [--part model]
 
 What it measures (torch.set_num_threads(2), `warmup` untimed runs, then the median of `repeats` timed runs; the
 configurations are timed round-robin so that other jobs on the shared machine slow all of them alike):
@@ -21,6 +21,8 @@ configurations are timed round-robin so that other jobs on the shared machine sl
    (median of the per-round ratios) and max |difference| of the outputs. The official code needs torchaudio, so
    this part runs in `_common.OFFICIAL_PYTHON` (an interpreter with torchaudio), both implementations in that one
    process. If the current interpreter has no torchaudio the script re-runs itself there with `--part official`.
+4. With `--compile`: `torch.compile(model, fullgraph=True)` (inductor, sdpa, fp32) in the same round-robin; the
+   compilation and first call are timed apart.
 
 Analytic FLOPs (2 per multiply-add; elementwise ops not counted), B clips, P patches per clip, E = 512 patch
 embedding dim, C = 768 hidden, G = 16 pos-conv groups, K = 128 pos-conv kernel, H = 12 heads, Ff = 3072 FFN dim,
@@ -41,6 +43,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -97,6 +100,19 @@ def run_model_part(args) -> dict:
         "sdpa bf16-autocast": forward("sdpa", True),
         "e2e: extractor + sdpa fp32": end_to_end,
     }
+    compile_seconds = None
+    if args.compile:
+        compiled = torch.compile(model, fullgraph=True)
+
+        def compiled_forward():
+            model.set_attn_implementation("sdpa")
+            with torch.inference_mode():
+                return compiled(fbank).last_hidden_state
+
+        start = time.perf_counter()
+        compiled_forward()
+        compile_seconds = time.perf_counter() - start
+        configs["sdpa fp32 torch.compile"] = compiled_forward
     outputs = {name: fn().float() for name, fn in configs.items()}  # also serves as one warm-up round
     timings = C.time_interleaved(configs, max(args.warmup - 1, 0), args.repeats)
     reference = outputs["eager fp32"]
@@ -124,6 +140,7 @@ def run_model_part(args) -> dict:
         "gemm": gemm,
         "rows": rows,
         "output_abs_max": float(reference.abs().max()),
+        "compile_and_first_call_s": compile_seconds,
     }
 
 
@@ -170,6 +187,11 @@ def main() -> None:
         "--gemm-n", type=int, nargs="+", default=[2048, 4096], help="sizes of the square GEMMs giving the ceiling"
     )
     C.add_quiet_flags(parser)
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="also time torch.compile(model, fullgraph=True) (inductor; its compile time is reported apart)",
+    )
     parser.add_argument("--part", choices=["all", "model", "official"], default="all")
     parser.add_argument("--json-out", help="(internal) write this part's result here instead of printing tables")
     args = parser.parse_args()
@@ -224,6 +246,8 @@ def main() -> None:
             ("other_load_cores", "other load", ".2f"),
         ],
     )
+    if model_part["compile_and_first_call_s"] is not None:
+        print(f"torch.compile: compilation and first call {model_part['compile_and_first_call_s']:.1f} s")
     if official_part is not None:
         t = official_part["timings"]
         print(
