@@ -19,6 +19,7 @@ from transformers import (
     AutoModel,
     AutoModelForAudioClassification,
     AutoModelForPreTraining,
+    AutoProcessor,
     Trainer,
     TrainingArguments,
     pipeline,
@@ -96,6 +97,18 @@ def test_auto_classes_resolve_to_beats(saved):
     assert fe.feature_size == 32
     # same settings; the saved copy also records where remote code finds the class
     assert {k: v for k, v in fe.to_dict().items() if k != "auto_map"} == feature_extractor().to_dict()
+
+
+def test_auto_processor_gives_the_feature_extractor_without_asking_about_remote_code(saved, monkeypatch):
+    prompts = []
+
+    def no_prompt(*args):
+        prompts.append(args)
+        raise EOFError
+
+    monkeypatch.setattr("builtins.input", no_prompt)
+    assert type(AutoProcessor.from_pretrained(saved["classifier"])) is BeatsFeatureExtractor
+    assert prompts == []
 
 
 def test_auto_model_from_classifier_dir_matches_its_base_model(saved):

@@ -2,7 +2,7 @@
 """BEATs as a Hugging Face Transformers model.
 
 Importing the package registers the BEATs classes with the transformers Auto classes, so that
-`AutoConfig`, `AutoModel`, `AutoModelForAudioClassification`, `AutoFeatureExtractor` and
+`AutoConfig`, `AutoModel`, `AutoModelForAudioClassification`, `AutoFeatureExtractor`, `AutoProcessor` and
 `pipeline("audio-classification")` resolve saved BEATs directories.
 """
 
@@ -12,6 +12,7 @@ from transformers import (
     AutoModel,
     AutoModelForAudioClassification,
     AutoModelForPreTraining,
+    AutoProcessor,
 )
 
 from .configuration_beats import BEATS_AUTO_MAP, BeatsConfig
@@ -40,6 +41,10 @@ def _register() -> None:
     AutoModelForAudioClassification.register(BeatsConfig, BeatsForAudioClassification, exist_ok=True)
     AutoModelForPreTraining.register(BeatsConfig, BeatsForMaskedAudioModeling, exist_ok=True)
     AutoFeatureExtractor.register(BeatsConfig, BeatsFeatureExtractor, exist_ok=True)
+    # BEATs has no processor beyond its feature extractor. Registered, AutoProcessor returns it at once; unregistered,
+    # AutoProcessor first tries an image processor named after the feature extractor's auto_map entry, which asks
+    # whether to run remote code.
+    AutoProcessor.register(BeatsConfig, BeatsFeatureExtractor, exist_ok=True)
     BeatsConfig.register_for_auto_class()
     BeatsFeatureExtractor.register_for_auto_class("AutoFeatureExtractor")
     BeatsModel.register_for_auto_class("AutoModel")
