@@ -1144,3 +1144,20 @@ class TestCompileAndExport:
         attention_mask[0, 5] = 0  # a hole in the first clip: not right padding
         with pytest.raises(ValueError, match="right padding"):
             model(input_values, attention_mask=attention_mask)
+
+
+class TestFlexAttention:
+    def test_flex_attention_matches_eager_in_inference(self):
+        eager = make_model(BeatsModel, attn_implementation="eager")
+        flex = make_model(BeatsModel, attn_implementation="flex_attention")
+        input_values, attention_mask = padded_batch()
+        with torch.no_grad():
+            expected = eager(input_values, attention_mask=attention_mask).last_hidden_state
+            actual = flex(input_values, attention_mask=attention_mask).last_hidden_state
+        torch.testing.assert_close(actual, expected, atol=1e-5, rtol=0)
+
+    def test_flex_attention_with_gradients_on_cpu_says_what_to_do(self):
+        model = make_model(BeatsModel, attn_implementation="flex_attention")
+        input_values, _ = padded_batch()
+        with pytest.raises(NotImplementedError, match="no backward pass on CPU.*torch.no_grad"):
+            model(input_values)

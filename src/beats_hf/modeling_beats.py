@@ -580,6 +580,17 @@ class BeatsAttention(nn.Module):
             if position_bias.shape[0] != query_states.shape[0]:
                 position_bias = position_bias.expand(query_states.shape[0], -1, -1, -1)
 
+        if (
+            self.config._attn_implementation == "flex_attention"
+            and query_states.device.type == "cpu"
+            and _autograd_records(query_states, position_bias)
+        ):
+            # torch's message would be an inductor IndexError (2.9) or a bare NotImplementedError (later versions).
+            raise NotImplementedError(
+                "attn_implementation='flex_attention' has no backward pass on CPU (PyTorch's CPU flex attention is "
+                "inference-only): run the model under torch.no_grad() or torch.inference_mode(), or train with "
+                "attn_implementation='sdpa' (the default)."
+            )
         attn_output, attn_weights = attention_interface(
             self,
             query_states,
