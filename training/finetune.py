@@ -299,6 +299,20 @@ def build_loader(
 # Model
 
 
+def build_classifier(config: FinetuneConfig, data: LabelledData) -> BeatsForAudioClassification:
+    """[`load_classifier`] on `config.model` with the data's labels and the recipe's dropout and decay settings."""
+    return load_classifier(
+        config.model,
+        data.label2id,
+        data.multi_label,
+        hidden_dropout=config.hidden_dropout,
+        attention_dropout=config.attention_dropout,
+        layerdrop=config.layerdrop,
+        classifier_dropout=config.classifier_dropout,
+        layer_wise_gradient_decay_ratio=config.layer_wise_gradient_decay_ratio,
+    )
+
+
 def load_classifier(
     model_dir: str | Path, label2id: dict[str, int], multi_label: bool, **config_overrides: Any
 ) -> BeatsForAudioClassification:
@@ -459,16 +473,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
     # 2. Data, model with a fresh head, loss, augmentations.
     with accelerator.main_process_first():
         data = prepare_data(config)
-    model = load_classifier(
-        config.model,
-        data.label2id,
-        data.multi_label,
-        hidden_dropout=config.hidden_dropout,
-        attention_dropout=config.attention_dropout,
-        layerdrop=config.layerdrop,
-        classifier_dropout=config.classifier_dropout,
-        layer_wise_gradient_decay_ratio=config.layer_wise_gradient_decay_ratio,
-    )
+    model = build_classifier(config, data)
     if config.freeze_feature_encoder:
         model.freeze_feature_encoder()
     feature_extractor = load_feature_extractor(config)

@@ -47,8 +47,8 @@ from finetune import (  # noqa: E402
     FinetuneConfig,
     LabelledData,
     build_augmentation,
+    build_classifier,
     build_train_sampler,
-    load_classifier,
     load_feature_extractor,
     prepare_data,
 )
@@ -274,16 +274,7 @@ def build_trainer(
     with training_args.main_process_first(desc="reading data"):
         data = prepare_data(config)
     if training_args.do_train or not (training_args.do_eval or training_args.do_predict):
-        model = load_classifier(
-            config.model,
-            data.label2id,
-            data.multi_label,
-            hidden_dropout=config.hidden_dropout,
-            attention_dropout=config.attention_dropout,
-            layerdrop=config.layerdrop,
-            classifier_dropout=config.classifier_dropout,
-            layer_wise_gradient_decay_ratio=config.layer_wise_gradient_decay_ratio,
-        )
+        model = build_classifier(config, data)
     else:
         model, data = load_trained_classifier(config.model, data)
     if config.freeze_feature_encoder:
