@@ -464,6 +464,16 @@ def test_trainer_script_evaluates_a_fine_tuned_classifier_with_its_own_head(tmp_
         )
 
 
+def test_trainer_script_evaluation_refuses_labels_the_classifier_does_not_know(tmp_path, tiny_encoder_dir, synthetic):
+    # A trained head cannot take a new label2id: the refusal must say so, not advise rebuilding label2id.
+    label2id = {name: i for i, name in enumerate(SYNTHETIC_CLASSES[1:])}
+    finetune.load_classifier(tiny_encoder_dir, label2id, multi_label=False).save_pretrained(tmp_path / "model")
+    BeatsFeatureExtractor.from_pretrained(tiny_encoder_dir).save_pretrained(tmp_path / "model")
+    arguments = ["--validation_data", str(synthetic / "small_validation.csv"), "--do_eval"]
+    with pytest.raises(ValueError, match=rf"not among the {len(label2id)} of the classifier.*add --do_train"):
+        run_audio_classification.main(_script_args(tmp_path / "model", synthetic, tmp_path / "eval", *arguments))
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -582,6 +592,19 @@ def test_evaluate_multi_label_refuses_data_without_labels(tmp_path, tiny_encoder
     with pytest.raises(ValueError, match="none of its clips has a label.*--label-column"):
         evaluate_script.main([*arguments, "--output-dir", str(tmp_path / "out"), "--num-workers", "0"])
     assert not (tmp_path / "out" / "report.json").exists()
+
+
+def test_trainer_script_refuses_an_undefined_map(tmp_path, tiny_encoder_dir, synthetic):
+    # Multi-label validation data without a single positive label: the Trainer would report eval_mAP = NaN.
+    label2id = {name: i for i, name in enumerate(SYNTHETIC_CLASSES)}
+    finetune.load_classifier(tiny_encoder_dir, label2id, multi_label=True).save_pretrained(tmp_path / "model")
+    BeatsFeatureExtractor().save_pretrained(tmp_path / "model")
+    rows = list(csv.DictReader(open(synthetic / "small_validation.csv")))
+    _write_manifest(tmp_path / "unlabelled.csv", [{"path": str(synthetic / r["path"])} for r in rows], lambda r: "")
+    arguments = _script_args(tmp_path / "model", synthetic, tmp_path / "eval", "--do_eval")
+    arguments[arguments.index("--train_data") + 1] = str(synthetic / "multi_label.csv")
+    with pytest.raises(ValueError, match="None of the eval clips carries a label"):
+        run_audio_classification.main([*arguments, "--validation_data", str(tmp_path / "unlabelled.csv")])
 
 
 def test_evaluate_reports_clips_cut_to_max_seconds(tmp_path, tiny_encoder_dir, synthetic, capsys):

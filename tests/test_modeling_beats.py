@@ -1161,3 +1161,12 @@ class TestFlexAttention:
         input_values, _ = padded_batch()
         with pytest.raises(NotImplementedError, match="no backward pass on CPU.*torch.no_grad"):
             model(input_values)
+
+    def test_flex_attention_refuses_gradients_through_the_values_alone(self):
+        # LoRA on v_proj only: in the first layer neither the queries nor the bias need gradients.
+        model = make_model(BeatsModel, attn_implementation="flex_attention").requires_grad_(False)
+        for layer in model.encoder.layers:
+            layer.self_attn.v_proj.requires_grad_(True)
+        input_values, _ = padded_batch()
+        with pytest.raises(NotImplementedError, match="no backward pass on CPU.*torch.no_grad"):
+            model(input_values)

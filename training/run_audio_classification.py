@@ -29,6 +29,7 @@ at the first one instead (the Trainer's collectives need equal batches everywher
 from __future__ import annotations
 
 import logging
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -256,8 +257,16 @@ def load_trained_classifier(model_dir: str, data: LabelledData) -> tuple[BeatsFo
             f"{model_dir} is not a fine-tuned classifier: without --do_train, --do_eval and --do_predict would score "
             "an untrained head. Add --do_train, or give the folder of a fine-tuned classifier."
         )
-    model = BeatsForAudioClassification.from_pretrained(model_dir, config=config)
     label2id = {label: int(index) for label, index in config.label2id.items()}
+    # The data's own check would advise rebuilding label2id, which a trained head cannot take.
+    unknown = sorted(set(data.label2id) - set(label2id))
+    if unknown:
+        raise ValueError(
+            f"{len(unknown)} label(s) of the data are not among the {len(label2id)} of the classifier in {model_dir}, "
+            f"e.g. {unknown[:5]} (its labels are e.g. {sorted(label2id)[:5]}). Score it on data labelled with its "
+            "label names, or add --do_train to train a new head on these labels."
+        )
+    model = BeatsForAudioClassification.from_pretrained(model_dir, config=config)
     multi_label = config.problem_type == "multi_label_classification"
     return model, replace(data, label2id=label2id, multi_label=multi_label)
 
@@ -316,6 +325,11 @@ def _evaluate(trainer: BeatsTrainer, dataset: Any, prefix: str, multi_label: boo
         raise ValueError(
             f"No {prefix} clip could be read (each was named in a warning above), so there is no {score} to report; "
             "fix or remove those files."
+        )
+    if math.isnan(metrics[score]):  # the mAP of data in which no class has a positive clip
+        raise ValueError(
+            f"None of the {prefix} clips carries a label, so the {score} is undefined; check that the data's label "
+            "column holds the labels (several separated by ';')."
         )
     trainer.log_metrics(prefix, metrics)
     trainer.save_metrics(prefix, metrics)

@@ -156,7 +156,8 @@ def compute_patch_attention_mask(
     Turn a frame-level `attention_mask` (1 = real frame, right padding) into a patch-level boolean mask.
 
     A patch is real only when all `patch_size` frames under it are real, as when the clip is run on its own (the
-    patch convolution then drops the incomplete trailing frames). Returns `None` when nothing is padded.
+    patch convolution then drops the incomplete trailing frames). Returns `None` when nothing is padded (eagerly;
+    under torch.compile / torch.export the all-true mask).
     """
     if attention_mask is None:
         return None
@@ -583,7 +584,8 @@ class BeatsAttention(nn.Module):
         if (
             self.config._attn_implementation == "flex_attention"
             and query_states.device.type == "cpu"
-            and _autograd_records(query_states, position_bias)
+            # Keys or values alone may need gradients (e.g. LoRA on v_proj of a frozen first layer).
+            and _autograd_records(query_states, key_states, value_states, position_bias)
         ):
             # torch's message would be an inductor IndexError (2.9) or a bare NotImplementedError (later versions).
             raise NotImplementedError(
