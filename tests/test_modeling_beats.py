@@ -1108,23 +1108,29 @@ class TestCompileAndExport:
         if model_class is BeatsTokenizerModel:
             assert torch.equal(actual.token_ids, expected.token_ids)
 
-    def test_compiled_model_trains_like_eager(self):
+    @pytest.mark.parametrize("layerdrop", [0.0, 0.5])
+    def test_compiled_model_trains_like_eager(self, layerdrop):
         torch._dynamo.reset()
-        model = make_model(BeatsForAudioClassification, layerdrop=0.0).train()
+        model = make_model(BeatsForAudioClassification, layerdrop=layerdrop).train()
         model.config.problem_type = "single_label_classification"
         input_values, attention_mask = padded_batch()
         labels = torch.tensor([0, 1, 0])
         compiled = torch.compile(model, fullgraph=True, backend="aot_eager")
-        torch.manual_seed(0)
-        eager_loss = model(input_values, attention_mask=attention_mask, labels=labels).loss
-        eager_grads = torch.autograd.grad(eager_loss, list(model.parameters()), allow_unused=True)
-        torch.manual_seed(0)
-        compiled_loss = compiled(input_values, attention_mask=attention_mask, labels=labels).loss
-        compiled_grads = torch.autograd.grad(compiled_loss, list(model.parameters()), allow_unused=True)
-        torch.testing.assert_close(compiled_loss, eager_loss, atol=1e-6, rtol=0)
-        for eager_grad, compiled_grad in zip(eager_grads, compiled_grads):
-            if eager_grad is not None:
-                torch.testing.assert_close(compiled_grad, eager_grad, atol=1e-5, rtol=1e-4)
+        parameters = list(model.parameters())
+        # With layer drop, seeds 0-3 drop each of the two layers in some draws and keep it in others.
+        for seed in range(4) if layerdrop else range(1):
+            torch.manual_seed(seed)
+            eager_loss = model(input_values, attention_mask=attention_mask, labels=labels).loss
+            eager_grads = torch.autograd.grad(eager_loss, parameters, allow_unused=True)
+            torch.manual_seed(seed)
+            compiled_loss = compiled(input_values, attention_mask=attention_mask, labels=labels).loss
+            compiled_grads = torch.autograd.grad(compiled_loss, parameters, allow_unused=True)
+            torch.testing.assert_close(compiled_loss, eager_loss, atol=1e-6, rtol=0)
+            for parameter, eager_grad, compiled_grad in zip(parameters, eager_grads, compiled_grads):
+                # A layer skipped eagerly gets no gradient; compiled, it runs and gets zeros.
+                expected = torch.zeros_like(parameter) if eager_grad is None else eager_grad
+                actual = torch.zeros_like(parameter) if compiled_grad is None else compiled_grad
+                torch.testing.assert_close(actual, expected, atol=1e-5, rtol=1e-4)
 
     def test_exported_classifier_gives_the_eager_logits_for_any_mask(self):
         model = make_model(BeatsForAudioClassification)

@@ -773,8 +773,16 @@ class BeatsEncoder(nn.Module):
             for layer in self.layers:
                 if scale_gradients:
                     hidden_states = _GradientScale.apply(hidden_states, self.layer_wise_gradient_decay_ratio)
-                if self.training and self.layerdrop > 0 and torch.rand(()) < self.layerdrop:
-                    continue
+                if self.training and self.layerdrop > 0:
+                    dropped = torch.rand(()) < self.layerdrop
+                    if is_torchdynamo_compiling():
+                        # Skipping on a tensor's value would break the graph: the layer runs and its output is
+                        # discarded instead (the same outputs and gradients, none for the dropped layer).
+                        output = layer(hidden_states, attention_mask, position_bias, **kwargs)
+                        hidden_states = torch.where(dropped, hidden_states, output)
+                        continue
+                    if dropped:
+                        continue
                 hidden_states = layer(hidden_states, attention_mask, position_bias, **kwargs)
 
         if self.layer_norm_first:
