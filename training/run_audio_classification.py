@@ -164,12 +164,13 @@ class BeatsTrainer(Trainer):
         if optim not in (OptimizerNames.ADAMW_TORCH, OptimizerNames.ADAMW_TORCH_FUSED):
             raise ValueError(
                 f"optim {optim.value!r} would be ignored: the recipe's optimizer is AdamW with layer-wise "
-                "learning-rate decay (set its betas, eps and weight decay with --adam_beta1/2, --adam_epsilon, "
-                "--weight_decay)"
+                "learning-rate decay. Remove --optim (set AdamW's betas, eps and weight decay with --adam_beta1/2, "
+                "--adam_epsilon, --weight_decay)."
             )
         if self.args.label_smoothing_factor != 0:
             raise ValueError(
-                "label_smoothing_factor would be ignored: the recipe's CE/BCE loss has no label smoothing"
+                "label_smoothing_factor would be ignored: the recipe's CE/BCE loss has no label smoothing. Remove "
+                "--label_smoothing_factor."
             )
         self.loss_type = loss_type
         self.train_collator = train_collator
