@@ -607,6 +607,17 @@ def test_trainer_script_refuses_an_undefined_map(tmp_path, tiny_encoder_dir, syn
         run_audio_classification.main([*arguments, "--validation_data", str(tmp_path / "unlabelled.csv")])
 
 
+def test_trainer_script_evaluates_with_the_task_of_the_classifier(tmp_path, tiny_encoder_dir, synthetic):
+    # A multi-label classifier scored on data whose training split has one label per clip (so the data alone would
+    # be read as single-label, and its multi-label validation clips refused).
+    label2id = {name: i for i, name in enumerate(SYNTHETIC_CLASSES)}
+    finetune.load_classifier(tiny_encoder_dir, label2id, multi_label=True).save_pretrained(tmp_path / "model")
+    BeatsFeatureExtractor().save_pretrained(tmp_path / "model")
+    arguments = _script_args(tmp_path / "model", synthetic, tmp_path / "eval", "--do_eval")
+    metrics = run_audio_classification.main([*arguments, "--validation_data", str(synthetic / "multi_label.csv")])
+    assert 0.0 <= metrics["eval_mAP"] <= 1.0
+
+
 def test_evaluate_reports_clips_cut_to_max_seconds(tmp_path, tiny_encoder_dir, synthetic, capsys):
     # The synthetic clips last 2 s. The count comes from the batches, so it is right with worker processes (the
     # default --num-workers 2), whose datasets' counters never reach the main process.

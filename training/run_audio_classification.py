@@ -281,9 +281,14 @@ def build_trainer(
     folder's classifier as it is ([`load_trained_classifier`]).
     """
     config = finetune_config_from(model_args, data_args, training_args.seed)
+    evaluate_only = not training_args.do_train and (training_args.do_eval or training_args.do_predict)
+    if evaluate_only and config.multi_label is None:
+        # The trained head decides the task, not the labels of the data it is scored on.
+        problem_type = BeatsConfig.from_pretrained(config.model).problem_type
+        config = replace(config, multi_label=problem_type == "multi_label_classification")
     with training_args.main_process_first(desc="reading data"):
         data = prepare_data(config)
-    if training_args.do_train or not (training_args.do_eval or training_args.do_predict):
+    if not evaluate_only:
         model = build_classifier(config, data)
     else:
         model, data = load_trained_classifier(config.model, data)
