@@ -247,17 +247,25 @@ def finetune_config_from(model_args: ModelArguments, data_args: DataArguments, s
     return FinetuneConfig(model=model_args.model_name_or_path, seed=seed, **asdict(data_args), **model_fields)
 
 
-def load_trained_classifier(model_dir: str, data: LabelledData) -> tuple[BeatsForAudioClassification, LabelledData]:
-    """
-    The classifier saved in `model_dir`, head included, and `data` with that classifier's `label2id` and task: what
-    evaluation without training scores (a fresh head would be scored as if it were the model's).
-    """
+def trained_classifier_config(model_dir: str) -> BeatsConfig:
+    """The config of the fine-tuned classifier in `model_dir`; any other folder is refused (its head is untrained)."""
     config = BeatsConfig.from_pretrained(model_dir)
     if "BeatsForAudioClassification" not in (config.architectures or []):
         raise ValueError(
             f"{model_dir} is not a fine-tuned classifier: without --do_train, --do_eval and --do_predict would score "
             "an untrained head. Add --do_train, or give the folder of a fine-tuned classifier."
         )
+    return config
+
+
+def load_trained_classifier(
+    model_dir: str, config: BeatsConfig, data: LabelledData
+) -> tuple[BeatsForAudioClassification, LabelledData]:
+    """
+    The classifier saved in `model_dir` ([`trained_classifier_config`] gives `config`), head included, and `data` with
+    that classifier's `label2id` and task: what evaluation without training scores (a fresh head would be scored as if
+    it were the model's).
+    """
     label2id = {label: int(index) for label, index in config.label2id.items()}
     # The data's own check would advise rebuilding label2id, which a trained head cannot take.
     unknown = sorted(set(data.label2id) - set(label2id))
@@ -282,16 +290,16 @@ def build_trainer(
     """
     config = finetune_config_from(model_args, data_args, training_args.seed)
     evaluate_only = not training_args.do_train and (training_args.do_eval or training_args.do_predict)
-    if evaluate_only and config.multi_label is None:
+    trained = trained_classifier_config(config.model) if evaluate_only else None
+    if trained is not None and config.multi_label is None:
         # The trained head decides the task, not the labels of the data it is scored on.
-        problem_type = BeatsConfig.from_pretrained(config.model).problem_type
-        config = replace(config, multi_label=problem_type == "multi_label_classification")
+        config = replace(config, multi_label=trained.problem_type == "multi_label_classification")
     with training_args.main_process_first(desc="reading data"):
         data = prepare_data(config)
-    if not evaluate_only:
+    if trained is None:
         model = build_classifier(config, data)
     else:
-        model, data = load_trained_classifier(config.model, data)
+        model, data = load_trained_classifier(config.model, trained, data)
     if config.freeze_feature_encoder:
         model.freeze_feature_encoder()
     feature_extractor = load_feature_extractor(config)

@@ -225,11 +225,19 @@ def _manifest_record(row: dict, manifest: Path, where: str, path_column: str, la
     return AudioRecord(id=file.resolve().as_posix(), path=os.fspath(file), labels=labels)
 
 
+# utf-8-sig: spreadsheet exports start with a byte-order mark, which would otherwise stick to the first column name
+# (or make a JSON line invalid). skipinitialspace: hand-written "path, label" rows, whose quoted cells only parse so.
+MANIFEST_ENCODING = "utf-8-sig"
+
+
+def csv_manifest_reader(handle: Iterable[str]) -> csv.DictReader:
+    """The rows of a CSV manifest opened with `newline=""` and [`MANIFEST_ENCODING`], as dicts."""
+    return csv.DictReader(handle, skipinitialspace=True)
+
+
 def _read_csv_manifest(manifest: Path, path_column: str, label_column: str | None) -> list[AudioRecord]:
-    # utf-8-sig: spreadsheet exports start with a byte-order mark, which would otherwise stick to the first column
-    # name. skipinitialspace: hand-written "path, label" rows, whose quoted cells only parse with it.
-    with open(manifest, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle, skipinitialspace=True)
+    with open(manifest, newline="", encoding=MANIFEST_ENCODING) as handle:
+        reader = csv_manifest_reader(handle)
         columns = reader.fieldnames or []
         if path_column not in columns:
             raise ValueError(f"{manifest} has no '{path_column}' column (columns: {columns}).")
@@ -247,7 +255,7 @@ def _read_csv_manifest(manifest: Path, path_column: str, label_column: str | Non
 
 def _read_jsonl_manifest(manifest: Path, path_column: str, label_column: str | None) -> list[AudioRecord]:
     records = []
-    with open(manifest, encoding="utf-8-sig") as handle:  # a byte-order mark would make the first line invalid
+    with open(manifest, encoding=MANIFEST_ENCODING) as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

@@ -149,6 +149,14 @@ _FEED_FORWARD_ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+def _known_all_true(mask: torch.Tensor) -> bool:
+    """
+    Whether every entry of `mask` is True, the cue to drop it and take the unmasked path; False under torch.compile /
+    torch.export, where the mask is kept rather than branch on a tensor's value (which would break the graph).
+    """
+    return not is_torchdynamo_compiling() and bool(mask.all())
+
+
 def compute_patch_attention_mask(
     attention_mask: torch.Tensor | None, num_frames: int, config: BeatsConfig
 ) -> torch.BoolTensor | None:
@@ -166,8 +174,7 @@ def compute_patch_attention_mask(
     valid_frames = attention_mask.sum(dim=-1)
     valid_time_patches = torch.div(valid_frames, patch_size, rounding_mode="floor")
     time_valid = torch.arange(num_time_patches, device=attention_mask.device)[None, :] < valid_time_patches[:, None]
-    # Under torch.compile the mask is kept even when nothing is padded: a data-dependent branch would break the graph.
-    if not is_torchdynamo_compiling() and bool(time_valid.all()):
+    if _known_all_true(time_valid):
         return None
     return time_valid.repeat_interleave(config.num_freq_patches, dim=1)
 
@@ -763,7 +770,7 @@ class BeatsEncoder(nn.Module):
             position_bias = self.relative_position_bias(hidden_states.shape[1], patch_positions)
 
         attention_mask = None
-        if keep is not None and (is_torchdynamo_compiling() or not bool(keep.all())):
+        if keep is not None and not _known_all_true(keep):
             attention_mask = create_bidirectional_mask(
                 config=self.config, inputs_embeds=hidden_states, attention_mask=keep
             )
@@ -983,7 +990,7 @@ class BeatsModel(BeatsPreTrainedModel):
 
 def masked_mean(values: torch.Tensor, mask: torch.BoolTensor | None) -> torch.Tensor:
     """Mean over the patch axis (dim 1) of the entries where `mask` is True; plain mean when `mask` is None."""
-    if mask is None or (not is_torchdynamo_compiling() and bool(mask.all())):
+    if mask is None or _known_all_true(mask):
         return values.mean(dim=1)
     values = values.masked_fill(~mask.unsqueeze(-1), 0.0)
     return values.sum(dim=1) / mask.sum(dim=1, keepdim=True).to(values.dtype)

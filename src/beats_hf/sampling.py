@@ -21,7 +21,6 @@ Choosing which clips train and which validate, on top of `beats_hf.data` records
 
 from __future__ import annotations
 
-import csv
 import json
 import logging
 import os
@@ -32,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Sampler, WeightedRandomSampler
+
+from .data import MANIFEST_ENCODING, csv_manifest_reader
 
 logger = logging.getLogger(__name__)
 
@@ -263,12 +264,12 @@ def fold_assignments(
             raise ValueError(f"{source} has no '{column}' column (columns: {dataset.column_names})")
         return list(dataset[column])
     path = Path(source)
-    # Read as beats_hf.data reads manifests (a byte-order mark, spaces after commas), so that the paths match.
+    # Read as beats_hf.data reads manifests, so that the paths match its records'.
     if path.suffix.lower() == ".csv":
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle, skipinitialspace=True))
+        with open(path, newline="", encoding=MANIFEST_ENCODING) as handle:
+            rows = list(csv_manifest_reader(handle))
     elif path.suffix.lower() in (".jsonl", ".ndjson"):
-        with open(path, encoding="utf-8-sig") as handle:
+        with open(path, encoding=MANIFEST_ENCODING) as handle:
             rows = [json.loads(line) for line in handle if line.strip()]
     else:
         raise ValueError(f"folds are read from a .csv/.jsonl manifest or a dataset column; {source} is neither")
