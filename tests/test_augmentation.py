@@ -281,6 +281,12 @@ def test_label_frequency_weights_hand_computed():
         label_frequency_weights([[3]], num_labels=3)
 
 
+def test_label_frequency_weights_count_a_repeated_label_once():
+    # Clip 0 lists label 0 twice: label 0 is still carried by 2 clips, so each gets 1/2.
+    weights = label_frequency_weights([[0, 0], [0], [1]], num_labels=2)
+    assert weights.tolist() == pytest.approx([1 / 2, 1 / 2, 1.0])
+
+
 def test_reference_balanced_weights_give_each_class_half_the_reference():
     labels = [0] * 100 + [1] * 10 + [2] * 40  # class 0 plays "_unknown_"
     weights, num_samples = reference_balanced_weights(labels, reference_label=0, fraction=0.5)

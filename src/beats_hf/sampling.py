@@ -127,7 +127,8 @@ def label_frequency_weights(label_sets: Sequence[Sequence[int]], num_labels: int
     """
     counts = np.zeros(num_labels, dtype=np.float64)
     for index, labels in enumerate(label_sets):
-        for label in labels:
+        # A label listed twice for one clip is still one clip carrying it (the weights below use the set too).
+        for label in set(labels):
             if not 0 <= label < num_labels:
                 raise ValueError(f"clip {index} has label {label}, outside [0, {num_labels})")
             counts[label] += 1
