@@ -80,7 +80,7 @@ def test_csv_manifest_paths_and_labels(synthetic, tmp_path):
         writer.writerow(["path", "label"])
         writer.writerow(["a.wav", "Dog;Bark"])
         writer.writerow([str(absolute), '["Music", "Tone"]'])
-        writer.writerow(["a.wav", ""])
+        writer.writerow(["b.wav", ""])
     rows = read_audio_records(manifest)
     assert [r.labels for r in rows] == [("Dog", "Bark"), ("Music", "Tone"), ()]
     assert rows[0].path == str(tmp_path / "a.wav") and rows[1].path == str(absolute)
@@ -99,7 +99,7 @@ def test_jsonl_manifest(synthetic, tmp_path):
     assert len(records) == 10
     manifest = tmp_path / "m.jsonl"
     write_wav(tmp_path / "a.wav", _tone(0.5), SR)
-    manifest.write_text(json.dumps({"path": "a.wav", "label": ["x", "y"]}) + "\n\n" + json.dumps({"path": "a.wav"}))
+    manifest.write_text(json.dumps({"path": "a.wav", "label": ["x", "y"]}) + "\n\n" + json.dumps({"path": "b.wav"}))
     assert [r.labels for r in read_audio_records(manifest)] == [("x", "y"), ()]
     manifest.write_text("{not json}\n")
     with pytest.raises(ValueError, match="m.jsonl:1: not valid JSON"):
@@ -120,6 +120,23 @@ def test_manifests_from_spreadsheets_and_editors(tmp_path):
     manifest.write_text('path,label\na.wav,"Dog;\nBark"\n\n,Cat\n')
     with pytest.raises(ValueError, match=r"m\.csv:5: empty 'path'"):
         read_audio_records(manifest)
+    manifest.write_text('path,label\n\n,"Dog;\nBark"\n')
+    with pytest.raises(ValueError, match=r"m\.csv:3-4: empty 'path'"):
+        read_audio_records(manifest)
+
+
+def test_manifests_refuse_a_file_listed_twice(tmp_path):
+    write_wav(tmp_path / "a.wav", _tone(0.5), SR)
+    (tmp_path / "sub").mkdir()
+    # The same file, once relative and once through another spelling of its path, with different labels.
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,label\na.wav,Dog\nb.wav,Cat\nsub/../a.wav,Bark\n")
+    with pytest.raises(ValueError, match=r"m\.csv:4: .*a\.wav is already listed at .*m\.csv:2\. List each file once"):
+        read_audio_records(manifest)
+    jsonl = tmp_path / "m.jsonl"
+    jsonl.write_text(json.dumps({"path": "a.wav"}) + "\n" + json.dumps({"path": str(tmp_path / "a.wav")}) + "\n")
+    with pytest.raises(ValueError, match=r"m\.jsonl:2: .*already listed at .*m\.jsonl:1"):
+        read_audio_records(jsonl)
 
 
 def _wav_bytes(waveform: np.ndarray, sampling_rate: int) -> bytes:

@@ -235,26 +235,68 @@ def csv_manifest_reader(handle: Iterable[str]) -> csv.DictReader:
     return csv.DictReader(handle, skipinitialspace=True)
 
 
+class _NumberedLines:
+    """The lines of a file as the csv module reads them, counting them and noting the first that is not blank."""
+
+    def __init__(self, handle: Iterable[str]) -> None:
+        self._lines = iter(handle)
+        self.number = 0
+        self.first_filled: int | None = None
+
+    def __iter__(self) -> _NumberedLines:
+        return self
+
+    def __next__(self) -> str:
+        line = next(self._lines)
+        self.number += 1
+        if self.first_filled is None and line.strip():
+            self.first_filled = self.number
+        return line
+
+
 def _read_csv_manifest(manifest: Path, path_column: str, label_column: str | None) -> list[AudioRecord]:
     with open(manifest, newline="", encoding=MANIFEST_ENCODING) as handle:
-        reader = csv_manifest_reader(handle)
+        lines = _NumberedLines(handle)
+        reader = csv_manifest_reader(lines)
         columns = reader.fieldnames or []
         if path_column not in columns:
             raise ValueError(f"{manifest} has no '{path_column}' column (columns: {columns}).")
         if label_column and label_column not in columns:
             label_column = None  # an unlabelled manifest
-        # reader.line_num, not a row count: blank lines are skipped and quoted cells may span lines.
-        records = [
-            _manifest_record(row, manifest, f"{manifest}:{reader.line_num}", path_column, label_column)
-            for row in reader
-        ]
+        # Line numbers of the file, not row counts: blank lines are skipped and quoted cells may span lines (a row
+        # that does is named by its first and last lines).
+        records, places = [], []
+        lines.first_filled = None
+        for row in reader:
+            first_line, last_line = lines.first_filled, lines.number
+            lines.first_filled = None
+            where = f"{first_line}" if first_line == last_line else f"{first_line}-{last_line}"
+            places.append(f"{manifest}:{where}")
+            records.append(_manifest_record(row, manifest, places[-1], path_column, label_column))
+    return _checked_manifest_records(manifest, records, places)
+
+
+def _checked_manifest_records(manifest: Path, records: list[AudioRecord], places: list[str]) -> list[AudioRecord]:
+    """
+    Refuses an empty manifest and one that lists a file twice: the copies would be drawn twice as often, could land on
+    both sides of a train/test split, and two different label cells for one file leave its labels undecided.
+    """
     if not records:
         raise ValueError(f"{manifest} lists no clips.")
+    first_place: dict[str, str] = {}
+    for record, place in zip(records, places):
+        if record.id in first_place:
+            raise ValueError(
+                f"{place}: {record.path} is already listed at {first_place[record.id]}. List each file once, with "
+                "all its labels in one cell (separated by ';'); to draw some clips more often, use weighted or "
+                "balanced sampling instead of repeating rows."
+            )
+        first_place[record.id] = place
     return records
 
 
 def _read_jsonl_manifest(manifest: Path, path_column: str, label_column: str | None) -> list[AudioRecord]:
-    records = []
+    records, places = [], []
     with open(manifest, encoding=MANIFEST_ENCODING) as handle:
         for line_number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -269,9 +311,8 @@ def _read_jsonl_manifest(manifest: Path, path_column: str, label_column: str | N
             if path_column not in row:
                 raise ValueError(f"{where}: no '{path_column}' key (keys: {sorted(row)}).")
             records.append(_manifest_record(row, manifest, where, path_column, label_column))
-    if not records:
-        raise ValueError(f"{manifest} lists no clips.")
-    return records
+            places.append(where)
+    return _checked_manifest_records(manifest, records, places)
 
 
 def _open_hf_dataset(source: str, split: str | None, streaming: bool) -> Any:
