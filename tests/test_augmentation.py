@@ -195,6 +195,29 @@ def test_augmenting_collator_applies_augmentation():
     assert not torch.equal(out["input_values"], values)
 
 
+def test_augmenting_collator_draws_from_the_items_seeds_whatever_came_before():
+    # A resumed Trainer run skips the batches it already trained on without collating them: the batch after the
+    # resume point must get the augmentation it got in the uninterrupted run.
+    values, mask = padded_batch()
+
+    def collate(items):
+        return {"input_values": values.clone(), "attention_mask": mask}
+
+    def items(seeds):
+        return [{"sample_seed": seed} for seed in seeds]
+
+    augmentation = FinetuneAugmentation(spec_augment_time_ratio=0.5, spec_augment_freq_ratio=0.3)
+    uninterrupted = AugmentingCollator(collate, augmentation, seed=0)
+    uninterrupted(items([11, 12, 13, 14]))
+    expected = uninterrupted(items([21, 22, 23, 24]))["input_values"]
+    resumed = AugmentingCollator(collate, augmentation, seed=0)
+    assert torch.equal(resumed(items([21, 22, 23, 24]))["input_values"], expected)
+    assert not torch.equal(resumed(items([31, 22, 23, 24]))["input_values"], expected)
+    assert not torch.equal(
+        AugmentingCollator(collate, augmentation, seed=1)(items([21, 22, 23, 24]))["input_values"], expected
+    )
+
+
 def test_augmenting_collator_passes_empty_batches_through():
     # Every clip of the batch unreadable: the collator's empty batch must reach the training step, which skips it.
     augmentation = FinetuneAugmentation(roll=True, mixup_alpha=0.8, spec_augment_time_ratio=0.2, num_labels=3)

@@ -307,9 +307,12 @@ class AugmentingCollator:
     A collator that augments what `collator` returns with a [`FinetuneAugmentation`], for training batches only.
     Batches with no usable clip ([`beats_hf.collators.is_empty_batch`]) are passed through unchanged.
 
-    The random stream is seeded from `seed` in the main process. In a DataLoader worker it is seeded from the
-    worker's own seed (which torch derives from the global seed each epoch), so workers never repeat each other's
-    augmentations and a seeded run is reproducible.
+    When the items carry a `sample_seed` (as [`beats_hf.data.AudioClipDataset`] items do), each batch's generator is
+    seeded from `seed` and those: a batch's augmentations depend only on the seed, the epoch and the clips in it, not
+    on data-loader workers, processes or where a run was resumed (the Trainer skips the batches it already trained
+    on without collating them). Otherwise the random stream is seeded from `seed` in the main process and, in a
+    DataLoader worker, from the worker's own seed (which torch derives from the global seed each epoch), so workers
+    never repeat each other's augmentations.
     """
 
     def __init__(self, collator: Callable[[list], Mapping[str, Any]], augmentation: FinetuneAugmentation, seed: int):
@@ -319,7 +322,10 @@ class AugmentingCollator:
         self._rng = np.random.default_rng(seed)
         self._worker_seed: int | None = None
 
-    def _generator(self) -> np.random.Generator:
+    def _generator(self, items: list) -> np.random.Generator:
+        seeds = [item.get("sample_seed") if isinstance(item, Mapping) else None for item in items if item is not None]
+        if seeds and all(seed is not None for seed in seeds):
+            return np.random.default_rng(np.random.SeedSequence([self.seed, *seeds]))
         info = torch.utils.data.get_worker_info()
         if info is not None and info.seed != self._worker_seed:
             self._worker_seed = info.seed
@@ -330,7 +336,7 @@ class AugmentingCollator:
         batch = self.collator(features)
         if is_empty_batch(batch):  # every clip was unreadable: nothing to augment, and the training step skips it
             return dict(batch)
-        return self.augmentation(batch, self._generator())
+        return self.augmentation(batch, self._generator(features))
 
 
 # ----------------------------------------------------------------------------------------------------------------------
