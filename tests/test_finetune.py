@@ -358,6 +358,34 @@ def test_trainer_path_trains_with_layer_decay_and_saves_a_pipeline_model(tmp_pat
     _check_pipeline(tmp_path / "trainer", synthetic)
 
 
+def test_trainer_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tiny_encoder_dir, synthetic):
+    # Random crops, shuffling and augmentation must all replay after the Trainer resumes from a checkpoint.
+    def run(output_dir, resume=None):
+        trainer, _ = _trainer(
+            tiny_encoder_dir,
+            synthetic,
+            output_dir,
+            max_steps=4,
+            per_device_train_batch_size=3,
+            learning_rate=1e-3,
+            save_strategy="steps",
+            save_steps=2,
+            seed=5,
+        )
+        trainer.train_collator = run_audio_classification.AugmentingCollator(
+            trainer.data_collator,
+            finetune.FinetuneAugmentation(spec_augment_time_ratio=0.3, spec_augment_freq_ratio=0.2, roll=True),
+            seed=5,
+        )
+        trainer.train(resume_from_checkpoint=resume)
+        return {name: p.detach().clone() for name, p in trainer.model.named_parameters()}
+
+    uninterrupted = run(tmp_path / "full")
+    resumed = run(tmp_path / "resumed", resume=str(tmp_path / "full" / "checkpoint-2"))
+    assert uninterrupted.keys() == resumed.keys()
+    assert all(torch.equal(uninterrupted[name], resumed[name]) for name in uninterrupted)
+
+
 def test_trainer_evaluates_past_a_batch_of_unreadable_clips(tmp_path, tiny_encoder_dir, synthetic):
     (tmp_path / "broken.wav").write_bytes(b"not audio")
     rows = list(csv.DictReader(open(synthetic / "small_validation.csv")))
