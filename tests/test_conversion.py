@@ -29,6 +29,7 @@ from beats_hf.conversion import (
     convert_checkpoint,
     convert_hf_to_original,
     load_audioset_labels,
+    load_converted_model,
     load_official_checkpoint,
     main_convert_original,
     main_convert_to_original,
@@ -342,6 +343,32 @@ def test_reverse_cli_and_refusals(converted, tmp_path, capsys):
     assert not (tmp_path / "x.pt").exists()
 
 
+def test_reverse_output_that_is_a_directory_is_refused_before_any_work(converted, tmp_path, capsys):
+    # With --overwrite it used to fail at the very end with "[Errno 21] Is a directory" on a temporary name.
+    folder = converted["small_pt"].output_dir
+    (tmp_path / "official").mkdir()
+    for extra in ([], ["--overwrite"]):
+        arguments = ["--model-dir", str(folder), "--output", str(tmp_path / "official"), *extra]
+        assert main_convert_to_original(arguments) == 2
+        err = capsys.readouterr().err
+        assert "is a directory" in err and "the .pt file to write" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["official"] and not any((tmp_path / "official").iterdir())
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_reverse_of_a_half_precision_folder_keeps_its_tensors(converted, tmp_path, dtype):
+    # A folder saved in half precision (e.g. after bf16 fine-tuning) loads in that dtype; the float32 reference
+    # check used to crash on it ("Input type (torch.FloatTensor) and weight type ... should be the same").
+    model = _load(converted["small_ft"].output_dir, "finetuned").to(dtype)
+    model.save_pretrained(tmp_path / "half")
+    report = convert_hf_to_original(tmp_path / "half", tmp_path / "half.pt")
+    assert report.verification.passed and report.verification.max_abs_diff
+    written = torch.load(tmp_path / "half.pt", weights_only=True)
+    folder = official_checkpoint_from_model(load_converted_model(tmp_path / "half"))
+    _assert_same_checkpoint(written, folder)  # the file holds the folder's tensors, in the folder's dtype
+    assert written["model"]["predictor.weight"].dtype == dtype
+
+
 @pytest.mark.parametrize("name", list(KINDS))
 def test_round_trip_keeps_cfg_fields_the_original_file_lacked_absent(tmp_path, name):
     # The official code applies its defaults to absent fields; the file comes back without them.
@@ -489,6 +516,19 @@ def test_labels_follow_the_checkpoint_order(tmp_path):
     assert _front_matter(card)["base_model"] == "<namespace>/beats-iter3"
     back = official_checkpoint_from_model(BeatsForAudioClassification.from_pretrained(report.output_dir))
     assert back["label_dict"] == {i: mids[i] for i in range(10)}
+
+
+def test_labels_of_a_checkpoint_without_a_head_are_not_dropped_silently(caplog):
+    checkpoint = torch.load(FIXTURES / "small_pt.pt", weights_only=True)
+    checkpoint["label_dict"] = {0: "/m/09x0r", 1: "/m/05zppz"}
+    with caplog.at_level(logging.WARNING, logger="beats_hf.conversion"):
+        model = model_from_official_checkpoint(checkpoint)
+    assert isinstance(model, BeatsModel)
+    assert any("label_dict of 2 labels but no classification head" in message for message in caplog.messages)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="beats_hf.conversion"):
+        model_from_official_checkpoint(torch.load(FIXTURES / "small_ft.pt", weights_only=True))
+    assert not caplog.messages
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -670,6 +710,64 @@ def test_output_directory_holding_another_model(tmp_path):
     assert [p.name for p in other.iterdir()] == ["todo.txt"]
 
 
+def _safetensors_file(path):
+    from safetensors.torch import save_file
+
+    save_file({"patch_embedding.weight": torch.zeros(4, 1, 16, 16)}, path)
+
+
+def _text_file(path):
+    path.write_text("hello, this is not a checkpoint\n")
+
+
+NOT_CHECKPOINTS = {
+    # The weights of a converted folder: not a pickle at all, so "needs arbitrary Python objects" was wrong.
+    "safetensors": (_safetensors_file, r"is a safetensors file, not an official BEATs checkpoint.*from_pretrained"),
+    # Used to escape as a KeyError from the unpickler (an "unexpected error", exit code 3).
+    "text": (_text_file, r"cannot be read as a PyTorch checkpoint.*truncated or corrupt"),
+    # Used to say "no such file".
+    "directory": (lambda path: path.mkdir(), r"is a directory, not a checkpoint file.*--checkpoint-dir"),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_CHECKPOINTS))
+def test_files_that_are_not_official_checkpoints_are_named_for_what_they_are(tmp_path, capsys, case):
+    make, message = NOT_CHECKPOINTS[case]
+    source = tmp_path / "given.pt"
+    make(source)
+    with pytest.raises(CheckpointError, match=message) as info:
+        load_official_checkpoint(source)
+    assert "could execute code" not in str(info.value)
+    assert main_convert_original(["--checkpoint", str(source), "--output-dir", str(tmp_path / "out")]) == 2
+    assert "unexpected" not in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_reconverting_the_same_model_keeps_files_the_converter_does_not_write(tmp_path):
+    # "The same model converted again simply replaces it" must not delete what the user put beside it.
+    target = tmp_path / "model"
+    convert_checkpoint(FIXTURES / "small_pt.pt", target)
+    (target / "notes.txt").write_text("mine")
+    with pytest.raises(ConversionError, match=r"also holds files the converter does not write \['notes.txt'\]"):
+        convert_checkpoint(FIXTURES / "small_pt.pt", target)
+    assert (target / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+    again = convert_checkpoint(FIXTURES / "small_pt.pt", target, overwrite=True)
+    assert again.status == "replaced (same model)" and not (target / "notes.txt").exists()
+
+
+def test_output_directory_holding_the_checkpoint_itself_is_refused_even_with_overwrite(tmp_path):
+    # `--output-dir . --overwrite` next to the checkpoint: replacing the folder would delete the checkpoint too.
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    source = folder / "BEATs_iter3.pt"
+    shutil.copy(FIXTURES / "small_pt.pt", source)
+    for target in (folder, tmp_path):
+        with pytest.raises(ConversionError, match=r"contains the checkpoint being converted"):
+            convert_checkpoint(source, target, overwrite=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["BEATs_iter3.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["downloads"]
+
+
 def test_cli_error_is_one_line(tmp_path, capsys):
     source = tmp_path / "bad.pt"
     _truncated(source)
@@ -698,6 +796,13 @@ def test_self_verification_refuses_a_wrong_model():
         model.beats.encoder.layers[1].feed_forward.fc2.bias[0] += 1e-2
     with pytest.raises(ConversionError, match="self-verification failed"):
         verify_converted_model(model, checkpoint)
+
+
+def test_config_refuses_a_zero_patch_size_with_the_reason():
+    # The check of the mel bins divided by patch_size used to raise ZeroDivisionError first.
+    with pytest.raises(Exception, match=r"patch_size \(0\) must be positive") as info:
+        BeatsConfig(patch_size=0)
+    assert not isinstance(info.value, ZeroDivisionError)
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -640,6 +640,34 @@ def test_not_audio():
         BeatsFeatureExtractor()("clip.wav", sampling_rate=SR)
 
 
+def test_tensors_that_require_grad_give_the_features_of_plain_tensors():
+    # e.g. the output of a learnable front end or an augmentation module: the features are data, not a graph, so
+    # the tensor is read like any other instead of failing deep in the kernel (out= operations refuse autograd).
+    clips = [random_clip(16000, 0), random_clip(9000, 1)]
+    extractor = BeatsFeatureExtractor()
+    cases = {
+        "list": ([torch.from_numpy(clip).requires_grad_() for clip in clips], clips),
+        "2-D": (torch.from_numpy(np.stack([clips[0]] * 2)).requires_grad_(), np.stack([clips[0]] * 2)),
+        "1-D": (torch.from_numpy(clips[1]).requires_grad_(), clips[1]),
+    }
+    for name, (tensors, arrays) in cases.items():
+        expected = extractor(arrays, sampling_rate=SR, return_tensors="np")
+        for return_tensors in ("pt", "np"):
+            out = extractor(tensors, sampling_rate=SR, return_tensors=return_tensors)
+            for key in ("input_values", "attention_mask"):
+                np.testing.assert_array_equal(np.asarray(out[key]), expected[key], err_msg=f"{name} {key}")
+
+
+@pytest.mark.parametrize("sample", [lambda x: torch.tensor(x), lambda x: np.array(x)], ids=["tensor", "array"])
+def test_a_list_of_0d_samples_is_explained(sample):
+    # `list(tensor)` gives 0-d tensors: each element would be a clip of no length; the message says so (it used to
+    # speak of multi-channel audio).
+    samples = [sample(x) for x in random_clip(3000, 0)]
+    with pytest.raises(ValueError, match=r"Clip 0 is a single number \(a 0-d") as info:
+        BeatsFeatureExtractor()(samples, sampling_rate=SR)
+    assert "multi-channel" not in str(info.value).lower() and "1-D" in str(info.value)
+
+
 # --------------------------------------------------------------------------------------------------------------------
 # transformers' own feature-extractor test mixin (materialised from the transformers sdist by conftest.py)
 

@@ -192,7 +192,8 @@ class BeatsConfig(PreTrainedConfig):
             problems.append(
                 f"patch_size ({self.patch_size}) must be positive and at most num_mel_bins ({self.num_mel_bins})"
             )
-        if self.num_mel_bins % self.patch_size != 0:
+        # Only for a positive patch size (reported just above otherwise): the remainder would divide by zero.
+        if self.patch_size > 0 and self.num_mel_bins % self.patch_size != 0:
             problems.append(
                 f"num_mel_bins ({self.num_mel_bins}) must be a multiple of patch_size ({self.patch_size}); "
                 "otherwise the top mel bins would be silently dropped"

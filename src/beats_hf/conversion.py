@@ -25,6 +25,7 @@ Layers of this module, from the inside out:
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import functools
 import hashlib
@@ -229,26 +230,41 @@ def load_official_checkpoint(path: str | Path) -> dict[str, Any]:
     its structure. Raises [`CheckpointError`] with the reason for anything that is not a BEATs checkpoint.
     """
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(
+            f"{path} is a directory, not a checkpoint file; pass one official .pt file "
+            "(convert_checkpoint_directory / --checkpoint-dir converts every .pt file of a folder)."
+        )
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file.")
+    if _is_safetensors_file(path):
+        raise CheckpointError(
+            f"{path} is a safetensors file, not an official BEATs checkpoint (a torch.save'd .pt file holding 'cfg' "
+            "and 'model'). A saved beats_hf folder, whose weights these may be, already loads with from_pretrained; "
+            "to write it as an official file use convert/convert_hf_to_original.py."
+        )
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights only load failed" not in str(error).lower():
+        message = str(error).lower()
+        # "Unsupported operand" is a byte that is no pickle instruction: a damaged file or no pickle at all, not
+        # one that needs Python objects.
+        if "weights only load failed" not in message or "unsupported operand" in message:
             raise CheckpointError(
-                f"{path}: cannot be read as a PyTorch checkpoint; it is truncated or corrupt "
-                f"({_first_line(error)}). Download it again."
+                f"{path}: cannot be read as a PyTorch checkpoint; it is truncated or corrupt, or not a torch.save "
+                f"file ({_line_with(error, 'Unsupported operand')}). Download it again."
             ) from error
         raise CheckpointError(
             f"{path}: refused to load. torch.load(weights_only=True) only accepts tensors and plain containers, and "
             "this file needs arbitrary Python objects, which could execute code when unpickled "
-            f"({_first_line(error)}). Official BEATs checkpoints load without that; re-save the file as "
+            f"({_line_with(error, 'GLOBAL')}). Official BEATs checkpoints load without that; re-save the file as "
             "{'cfg': dict, 'model': state_dict} from a trusted environment if it is yours."
         ) from error
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as error:
+    # KeyError: what the unpickler raises for a file that is not a pickle at all (an unknown first byte).
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as error:
         raise CheckpointError(
-            f"{path}: cannot be read as a PyTorch checkpoint; it is truncated or corrupt ({_first_line(error)}). "
-            "Download it again."
+            f"{path}: cannot be read as a PyTorch checkpoint; it is truncated or corrupt, or not a torch.save file "
+            f"({_first_line(error)}). Download it again."
         ) from error
     return validate_official_checkpoint(checkpoint, source=str(path))
 
@@ -256,6 +272,25 @@ def load_official_checkpoint(path: str | Path) -> dict[str, Any]:
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def _line_with(error: BaseException, marker: str) -> str:
+    """
+    The first line of `error` containing `marker`, else its first line: the first line of a weights-only failure
+    is the same general advice whatever the cause, the cause (the object the file needs, the byte that is no pickle
+    instruction) comes further down.
+    """
+    lines = [line.strip() for line in str(error).splitlines() if marker in line]
+    return f"{type(error).__name__}: {lines[0]}" if lines else _first_line(error)
+
+
+def _is_safetensors_file(path: Path) -> bool:
+    """Whether `path` starts like a safetensors file: an 8-byte little-endian header size, then a JSON object."""
+    with path.open("rb") as handle:
+        head = handle.read(9)
+    if len(head) < 9 or head[8:9] != b"{":
+        return False
+    return 0 < int.from_bytes(head[:8], "little") <= path.stat().st_size - 8
 
 
 def validate_official_checkpoint(checkpoint: Any, source: str = "checkpoint") -> dict[str, Any]:
@@ -354,6 +389,14 @@ def config_from_official(
         raise CheckpointError("cfg has no valid 'input_patch_size'; official checkpoints set it to 16.")
     if kind == "tokenizer":
         values["layer_wise_gradient_decay_ratio"] = 1.0
+    if kind != "finetuned" and label_dict:
+        # Only a classifier has classes to name; said rather than dropped silently (the file back will lack it).
+        logger.warning(
+            "The checkpoint has a label_dict of %d labels but no classification head (a %s checkpoint); the labels "
+            "are not kept.",
+            len(label_dict),
+            kind,
+        )
     original_labels = None
     if kind == "finetuned":
         num_labels = values.pop("num_labels")
@@ -956,10 +999,15 @@ def verify_converted_model(
     tolerance: float = VERIFICATION_TOLERANCE,
 ) -> VerificationResult:
     """
-    Compare `model` (eager and sdpa attention) with [`reference_forward`] on the original tensors of `checkpoint`.
-    Raises [`ConversionError`] when a difference exceeds `tolerance` or a token differs.
+    Compare `model` (eager and sdpa attention) with [`reference_forward`] on the original tensors of `checkpoint`,
+    in float32 (a half-precision model is compared through a float32 copy). Raises [`ConversionError`] when a
+    difference exceeds `tolerance` or a token differs.
     """
     kind = kind_of_model(model)
+    if any(t.is_floating_point() and t.dtype != torch.float32 for t in model.state_dict().values()):
+        # The reference runs in float32, as the official code does (its load casts any tensor to its float32
+        # model): compare it with the same weights in float32, not with half-precision arithmetic.
+        model = copy.deepcopy(model).float()
     features = verification_features() if features is None else features
     reference = reference_forward(checkpoint["model"], checkpoint["cfg"], features)
     result = VerificationResult(kind=kind, tolerance=tolerance)
@@ -1177,7 +1225,9 @@ def convert_checkpoint(
     The conversion is strict (every tensor used, shapes checked), self-verified against [`reference_forward`]
     before anything is written, and atomic: the folder is written beside the target under a temporary name and
     renamed at the end, so a failure leaves nothing behind. An existing `output_dir` that holds a different model
-    (or anything else) is refused unless `overwrite`; the same model converted again simply replaces it.
+    (or anything else) is refused unless `overwrite`; the same model converted again simply replaces it, unless the
+    folder also holds files the converter does not write. A folder containing the checkpoint itself is always
+    refused (replacing it would delete the checkpoint).
 
     Args:
         path: the official `.pt` file.
@@ -1190,6 +1240,12 @@ def convert_checkpoint(
     """
     path = Path(path)
     target = Path(output_dir).absolute()
+    if path.resolve().is_relative_to(target.resolve()):
+        # The folder is replaced as a whole, which would delete the checkpoint (e.g. `--output-dir .` beside it).
+        raise ConversionError(
+            f"{target} contains the checkpoint being converted ({path.name}); choose an output directory outside "
+            "the checkpoint's folder, e.g. a new subfolder."
+        )
     _check_target(target, overwrite)
     checkpoint = load_official_checkpoint(path)
     kind = detect_checkpoint_kind(checkpoint)
@@ -1240,6 +1296,14 @@ def convert_checkpoint(
         status = "written"
         if target.is_dir() and any(target.iterdir()):
             if same_model_folders(target, staging):
+                # The folder is replaced as a whole: files the converter does not write would be lost with it.
+                extra = sorted(set(os.listdir(target)) - set(files))
+                if extra and not overwrite:
+                    raise ConversionError(
+                        f"{target} holds the same model but also holds files the converter does not write {extra}; "
+                        "move them elsewhere, or pass --overwrite (overwrite=True) to replace the folder and delete "
+                        "them."
+                    )
                 status = "replaced (same model)"
             elif overwrite:
                 status = "overwritten"
@@ -1383,11 +1447,15 @@ def convert_hf_to_original(
     Write a beats_hf folder (`BeatsModel`, `BeatsForAudioClassification` or `BeatsTokenizerModel`) as an official
     checkpoint `{'cfg', 'model'[, 'label_dict']}` that the official code loads strictly: official names and order,
     `weight_g`/`weight_v`, the per-layer copies of the shared relative-position table, official cfg fields only.
-    The written file is read back and checked with [`reference_forward`] against the model; the file appears only
-    when that passes. Filter-bank statistics other than the official defaults (`preprocessor_config.json`) have no
-    place in the official format: a warning gives the `fbank_mean` / `fbank_std` to pass to the official code.
+    The tensors keep the folder's dtype (the official code casts them into its float32 model when loading). The
+    written file is read back and checked with [`reference_forward`] against the model (in float32); the file
+    appears only when that passes. Filter-bank statistics other than the official defaults
+    (`preprocessor_config.json`) have no place in the official format: a warning gives the `fbank_mean` /
+    `fbank_std` to pass to the official code.
     """
     output = Path(output)
+    if output.is_dir():
+        raise ConversionError(f"{output} is a directory; --output (output) names the .pt file to write.")
     if output.exists() and not overwrite:
         raise ConversionError(f"{output} already exists; pass --overwrite (overwrite=True) to replace it.")
     model = load_converted_model(model_dir)

@@ -735,7 +735,8 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
       list is rejected as multi-channel audio.
 
     Each clip needs at least 2800 samples (0.175 s, 16 frames = one patch). Integer PCM, complex, NaN or infinite
-    samples are rejected with an explanation; resampling is the caller's job (or the pipeline's).
+    samples are rejected with an explanation; resampling is the caller's job (or the pipeline's). Tensors that
+    require grad are read like others: the features are not differentiable.
 
     Args:
         feature_size (`int`, *optional*, defaults to 128):
@@ -1024,6 +1025,14 @@ def _checked_clip(clip: Any, index: int) -> np.ndarray | torch.Tensor:
         except ValueError:
             clip = np.asarray(clip, dtype=object)
     clip = _checked_dtype(clip, index)
+    if clip.ndim == 0:
+        # What `list(tensor)` gives: the elements of a list of clips must be clips, and only Python or numpy
+        # numbers make the list itself one clip.
+        raise ValueError(
+            f"Clip {index} is a single number (a 0-d {type(clip).__name__}), not a clip. Pass one clip as a 1-D "
+            "array or tensor (not a list of 0-d tensors, e.g. from `list(tensor)`), or a batch as a list of 1-D "
+            "clips."
+        )
     if clip.ndim != 1:
         raise ValueError(
             f"Clip {index} has shape {tuple(clip.shape)}, but each clip must be 1-D mono audio. Multi-channel audio "
@@ -1036,7 +1045,9 @@ def _checked_clip(clip: Any, index: int) -> np.ndarray | torch.Tensor:
 def _to_float32(audio: np.ndarray | torch.Tensor, device: str | torch.device | None) -> torch.Tensor:
     """float32 tensor on `device`; the official front end runs in float32, so float64 audio is rounded to it."""
     if isinstance(audio, torch.Tensor):
-        return audio.to(device=device, dtype=torch.float32)
+        # The features are data, not part of a graph (the kernel writes into buffers, which autograd refuses, and
+        # they are returned as numpy or fresh tensors): audio that requires grad is read like any other tensor.
+        return audio.detach().to(device=device, dtype=torch.float32)
     # Also converts non-native byte order, and copies read-only or negatively strided arrays torch cannot wrap.
     array = np.ascontiguousarray(audio, dtype=np.float32)
     if not array.flags.writeable:
