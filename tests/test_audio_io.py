@@ -123,6 +123,53 @@ def test_stereo_downmix_logged_once(tmp_path, caplog):
     assert all(r.levelno == logging.INFO for r in caplog.records)
 
 
+@pytest.mark.parametrize("use_soundfile", [True, False])
+@pytest.mark.parametrize("subtype", ["PCM_16", "PCM_24", "FLOAT"])
+def test_a_wav_file_cut_short_is_read_as_far_as_it_goes_with_a_warning(
+    tmp_path, monkeypatch, caplog, use_soundfile, subtype
+):
+    # Both decoders return the frames of a WAV file whose end is missing (an interrupted copy) without an error:
+    # half the audio disappeared silently, and the clip was classified or trained on as if it were whole.
+    if not use_soundfile:
+        if subtype == "FLOAT":
+            pytest.skip("the standard library reads integer PCM only")
+        monkeypatch.setattr(audio_io, "_load_soundfile", lambda: None)
+    waveform = np.random.default_rng(0).uniform(-0.5, 0.5, (2, 16000)).astype(np.float32)
+    whole = tmp_path / "whole.wav"
+    soundfile.write(whole, waveform.T, 16000, subtype=subtype)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(data[: len(data) // 2 + 1])  # ends mid-frame
+    with caplog.at_level(logging.WARNING, logger="beats_hf.audio_io"):
+        complete, _ = read_audio(whole)
+        partial, rate = read_audio(cut)
+        read_audio(cut)
+    assert complete.shape == (2, 16000) and rate == 16000
+    assert 0 < partial.shape[1] < 8000
+    np.testing.assert_array_equal(partial, complete[:, : partial.shape[1]])
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1, messages  # once per file, and none for the whole file
+    assert str(cut) in messages[0] and "16000 frames (1.000 s)" in messages[0]
+    assert f"holds {partial.shape[1]} " in messages[0]
+
+
+@pytest.mark.parametrize("variant", ["streamed", "chunk after the data"])
+def test_whole_wav_files_with_unusual_headers_are_not_reported_cut_short(tmp_path, caplog, variant):
+    # A streamed WAV (data size unknown: 0xFFFFFFFF) holds all its frames, and so does a data chunk followed by
+    # another chunk.
+    path = tmp_path / "clip.wav"
+    write_wav(path, np.zeros(16000), 16000)
+    data = bytearray(path.read_bytes())
+    if variant == "streamed":
+        data[40:44] = (0xFFFFFFFF).to_bytes(4, "little")
+    else:
+        data += b"LIST" + (4).to_bytes(4, "little") + b"INFO"
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.WARNING, logger="beats_hf.audio_io"):
+        assert read_audio(path)[0].shape == (1, 16000)
+    assert not caplog.records
+
+
 def test_flac_via_soundfile(tmp_path):
     pcm = (np.random.default_rng(1).standard_normal(8000) * 3000).astype(np.int16)
     path = tmp_path / "clip.flac"

@@ -28,7 +28,7 @@ from beats_hf import (
 from beats_hf.audio_io import load_audio, write_wav
 from beats_hf.cli import REPO_ROOT, SCRIPT_COMMANDS, main
 from beats_hf.conversion import convert_checkpoint
-from beats_hf.inference import label_scores, load_model, run_file
+from beats_hf.inference import ModelKindError, label_scores, load_model, run_file
 from beats_hf.synthetic_sounds import SYNTHETIC_CLASSES, generate_synthetic_dataset
 
 torch.set_num_threads(1)
@@ -461,6 +461,27 @@ def test_tokenize_long_file_concatenates_chunk_grids(capsys, data, models):
 
 # ---------------------------------------------------------------------------------------------------------------------
 # convert and converted folders
+
+
+def test_evaluate_refuses_what_would_score_an_untrained_head_and_reads_half_precision(capsys, tmp_path, data):
+    # The encoder of a classifier, saved on its own, keeps the classifier's label names in its config: evaluate.py
+    # loaded it as a BeatsForAudioClassification with a randomly initialised head and reported that head's accuracy.
+    torch.manual_seed(0)
+    labels = {"id2label": ID2LABEL, "label2id": {v: k for k, v in ID2LABEL.items()}}
+    classifier = BeatsForAudioClassification(
+        BeatsConfig(**TINY, **labels, problem_type="single_label_classification")
+    ).eval()
+    _save(classifier.beats, tmp_path / "encoder")
+    arguments = ["--data", data["clip"].parents[1], "--num-workers", "0", "--output-dir"]
+    with pytest.raises(ModelKindError, match="no classification head"):
+        main(["evaluate", "--model", str(tmp_path / "encoder"), *map(str, arguments), str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+    # A classifier stored in bfloat16 is evaluated in float32 (its half-precision weights met float32 features).
+    _save(classifier.to(torch.bfloat16), tmp_path / "bf16")
+    code, out, err = cli(capsys, "evaluate", "--model", tmp_path / "bf16", *arguments, tmp_path / "bf16-out")
+    assert code == 0, err
+    report = json.loads((tmp_path / "bf16-out" / "report.json").read_text())
+    assert report["num_clips"] == len(SYNTHETIC_CLASSES) and 0.0 <= report["accuracy"] <= 1.0
 
 
 def test_convert_then_classify(capsys, tmp_path, data):

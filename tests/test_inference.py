@@ -365,3 +365,39 @@ def test_load_model_refuses_missing_broken_and_foreign_folders(tmp_path, folders
     BeatsFeatureExtractor(sampling_rate=8000).save_pretrained(other_rate)
     with pytest.raises(ValueError, match="sampling_rate=8000, but BEATs models take 16000 Hz"):
         load_model(other_rate, "embed")
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("name, task", [("classifier", "classify"), ("encoder", "embed"), ("tokenizer", "tokenize")])
+def test_a_folder_saved_in_half_precision_runs_in_float32(tmp_path, folders, extractor, clip, dtype, name, task):
+    # Hub folders are often stored in half precision; the feature extractor's float32 filter banks then met
+    # half-precision convolution weights ("Input type (float) and weight type (BFloat16) should be the same").
+    root, _ = folders
+    reference, _ = load_model(root / name, task)
+    half = tmp_path / name
+    reference.to(dtype).save_pretrained(half)
+    BeatsFeatureExtractor().save_pretrained(half)
+    model, _ = load_model(half, task)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    # The same as the float32 model with the half-precision weights.
+    reference.float().load_state_dict({k: v.float() for k, v in model.state_dict().items()})
+    path, _ = clip
+    expected = run_file(reference, extractor, path, task, chunk_seconds=1.0).outputs
+    for key, value in run_file(model, extractor, path, task, chunk_seconds=1.0).outputs.items():
+        assert value.dtype == expected[key].dtype
+        torch.testing.assert_close(value, expected[key])
+
+
+@pytest.mark.parametrize("layers", ["last", "all"])
+def test_embed_without_patches_pools_chunk_by_chunk(extractor, classifier, clip, layers):
+    # `beats-hf embed --pooled-only` kept every patch vector of every chunk in memory until the end of the file,
+    # although it saves only their mean: hours of audio with --layers all needed tens of GB.
+    path, _ = clip
+    encoder = classifier.beats
+    whole = run_file(encoder, extractor, path, "embed", chunk_seconds=1.0, batch_size=3, layers=layers)
+    pooled = run_file(
+        encoder, extractor, path, "embed", chunk_seconds=1.0, batch_size=3, layers=layers, keep_patches=False
+    )
+    assert set(pooled.outputs) == {"pooled"}
+    torch.testing.assert_close(pooled.outputs["pooled"], whole.outputs["pooled"], atol=1e-6, rtol=1e-5)
+    assert (pooled.num_chunks, pooled.unencoded_seconds) == (whole.num_chunks, whole.unencoded_seconds)

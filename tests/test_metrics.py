@@ -68,6 +68,13 @@ def test_single_label_metrics_refuse_labels_they_would_misread():
     # A column of class indices is not one-hot: read through argmax, every label would be class 0.
     with pytest.raises(ValueError, match="one-hot labels"):
         classification_metrics(logits, np.array([[0], [1], [2]]), multi_label=False)
+    # A row without a label, or with two, names no class: argmax would silently pick the first column.
+    for rows in ([[1, 0, 0], [0, 0, 0], [0, 0, 1]], [[1, 0, 0], [0, 1, 1], [0, 0, 1]]):
+        with pytest.raises(ValueError, match="1 of 3 one-hot label rows.*row 1"):
+            classification_metrics(logits, np.array(rows), multi_label=False)
+    # Soft (mixed-up or smoothed) rows with one largest entry are read through argmax.
+    soft = np.array([[0.7, 0.3, 0.0], [0.05, 0.9, 0.05], [0.2, 0.0, 0.8]])
+    assert classification_metrics(logits, soft, multi_label=False)["accuracy"] == pytest.approx(1.0)
     # A NaN row has no best class (argmax would pick the first NaN) and no rank for AP.
     logits[1, 0] = np.nan
     for multi_label, labels in ((False, np.array([0, 1, 2])), (True, np.eye(3))):

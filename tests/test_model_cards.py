@@ -127,3 +127,15 @@ def test_unknown_checkpoint_gets_a_generic_card():
     assert meta["pipeline_tag"] == "feature-extraction"
     assert "not one of the 19 files of the official release" in card
     assert "No published results are known" in card
+
+
+@pytest.mark.parametrize("kind", ["pretrained", "finetuned", "tokenizer"])
+def test_unknown_checkpoint_card_claims_no_training_data_or_metric(kind):
+    # A file under another name (e.g. a model fine-tuned on ESC-50) was listed on the Hub as trained on AudioSet and
+    # scored by mAP; only the official files are known to be.
+    meta = _front_matter(render_model_card(kind, source_file="my_esc50_model.pt"))
+    assert "datasets" not in meta and "metrics" not in meta and "base_model" not in meta
+    assert "audioset" not in meta["tags"] and {"audio", "beats", "custom_code"} <= set(meta["tags"])
+    # An official name on a file of another kind is described as the file, not as the name.
+    other = "Tokenizer_iter3.pt" if kind != "tokenizer" else "BEATs_iter3.pt"
+    assert "datasets" not in _front_matter(render_model_card(kind, source_file=other))

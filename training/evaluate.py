@@ -21,9 +21,9 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader
 
-from beats_hf import BeatsFeatureExtractor, BeatsForAudioClassification
 from beats_hf.collators import DataCollatorForAudio, is_empty_batch
 from beats_hf.data import AudioClipDataset, read_audio_records
+from beats_hf.inference import load_model
 from beats_hf.metrics import classification_metrics, plot_confusion_matrix, plot_per_class_ap
 from beats_hf.sampling import record_label_sets
 
@@ -55,8 +55,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Evaluate and write `report.json` and the plot into `--output-dir`; returns the report."""
     args = parse_args(argv)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    model = BeatsForAudioClassification.from_pretrained(args.model).to(device).eval()
-    feature_extractor = BeatsFeatureExtractor.from_pretrained(args.model)
+    # load_model refuses what from_pretrained would load with a randomly initialised head (an encoder folder, or a
+    # classifier config over encoder weights) and a missing folder (which from_pretrained would look up on the Hub),
+    # and computes in float32 whatever dtype the folder stores.
+    model, feature_extractor = load_model(args.model, "classify")
+    model = model.to(device)
     label2id = {label: int(index) for label, index in model.config.label2id.items()}
     names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     multi_label = model.config.problem_type == "multi_label_classification"

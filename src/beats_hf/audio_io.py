@@ -118,8 +118,69 @@ def _decode_wave(path: Path) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(data.reshape(-1, channels).T), int(sampling_rate)
 
 
+_UNKNOWN_DATA_SIZES = (0, 0xFFFFFFFF)  # what writers that stream (and cannot seek back) leave in the header
+
+
+def _declared_wav_frames(path: Path) -> int | None:
+    """Frames per channel that a RIFF/WAVE file's header declares, or None when it is no WAV file or does not say.
+
+    Decoders read a WAV file whose end is missing (an interrupted download or copy) without an error: libsndfile
+    and the `wave` module both return the frames that are there. Comparing with the header tells the two apart.
+    """
+    try:
+        with open(path, "rb") as file:
+            head = file.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = None
+            for _ in range(64):  # chunks before `data`: fmt, fact, LIST, bext, ...; a real file has a few
+                chunk = file.read(8)
+                if len(chunk) < 8:
+                    return None
+                size = int.from_bytes(chunk[4:8], "little")
+                skip = size + (size & 1)  # chunks are padded to an even size
+                if chunk[:4] == b"fmt ":
+                    fmt = file.read(min(skip, 16))  # a corrupt size must not make this read the whole file
+                    if len(fmt) < 14:
+                        return None
+                    block_align = int.from_bytes(fmt[12:14], "little")
+                    skip -= len(fmt)
+                elif chunk[:4] == b"data":
+                    if not block_align or size in _UNKNOWN_DATA_SIZES:
+                        return None
+                    return size // block_align
+                file.seek(skip, os.SEEK_CUR)
+    except OSError:
+        return None
+    return None
+
+
+_truncated_lock = threading.Lock()
+_truncated_logged: set[str] = set()
+_TRUNCATED_LOG_LIMIT = 100_000  # distinct paths remembered; beyond this, cut-short files are no longer logged
+
+
+def _warn_truncated_once(path: Path, declared: int, frames: int, sampling_rate: int) -> None:
+    key = os.path.abspath(os.fspath(path))
+    with _truncated_lock:
+        if key in _truncated_logged or len(_truncated_logged) >= _TRUNCATED_LOG_LIMIT:
+            return
+        _truncated_logged.add(key)
+    logger.warning(
+        "%s is cut short: its header declares %d frames (%.3f s) but the file holds %d (%.3f s); only those are used.",
+        os.fspath(path),
+        declared,
+        declared / sampling_rate,
+        frames,
+        frames / sampling_rate,
+    )
+
+
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Decode an audio file as it is stored: no downmix, no resampling.
+
+    A WAV file that holds fewer frames than its header declares (its end is missing) is read as far as it goes,
+    with a warning naming it (once per path).
 
     Returns:
         ``(waveform, sampling_rate)`` with `waveform` a float32 array of shape ``(channels, frames)``; integer PCM
@@ -170,6 +231,9 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
         raise _decode_error(path, "it contains zero samples")
     if not np.isfinite(data).all():
         raise _decode_error(path, "it contains NaN or infinite samples")
+    declared = _declared_wav_frames(path)
+    if declared is not None and data.shape[1] < declared:
+        _warn_truncated_once(path, declared, data.shape[1], sampling_rate)
     return data, sampling_rate
 
 

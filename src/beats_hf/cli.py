@@ -287,9 +287,16 @@ def _file_results(
 
     args.skipped_files = []
     layers = getattr(args, "layers", "last")  # embed only
+    # --pooled-only: the per-patch vectors are not kept, so a long file needs no memory for them.
+    keep_patches = not getattr(args, "pooled_only", False)
     for path in args.files:
         try:
-            yield path, run_file(model, feature_extractor, path, task, args.chunk_seconds, args.batch_size, layers)
+            yield (
+                path,
+                run_file(
+                    model, feature_extractor, path, task, args.chunk_seconds, args.batch_size, layers, keep_patches
+                ),
+            )
         except ValueError as error:  # undecodable (AudioDecodeError) or too short: a problem of this file only
             if not args.skip_errors:
                 raise

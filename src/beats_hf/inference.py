@@ -70,12 +70,15 @@ def _from_pretrained(model_class: type[BeatsPreTrainedModel], model_dir: Path) -
             f"{model_dir}: the saved weights lack {len(missing)} tensor(s) of a {model_class.__name__} (e.g. "
             f"{missing[0]}); the folder is incomplete or its config.json does not match its weights."
         )
-    return model
+    # from_pretrained keeps the saved dtype: a folder stored in float16 / bfloat16 (to halve its size) would meet the
+    # feature extractor's float32 filter banks and fail in the first convolution. Inference computes in float32.
+    return model.float()
 
 
 def load_model(model_dir: str | Path, task: str) -> tuple[BeatsPreTrainedModel, BeatsFeatureExtractor]:
     """
-    Load a saved BEATs folder for `task` (`classify`, `embed` or `tokenize`) with its feature extractor, in eval mode.
+    Load a saved BEATs folder for `task` (`classify`, `embed` or `tokenize`) with its feature extractor, in eval mode
+    and in float32 (whatever dtype the folder stores).
 
     `embed` accepts any folder with an encoder (encoder, classifier, masked-audio-modelling model, self-distilled
     tokenizer) and returns that encoder as a [`BeatsModel`]. Raises [`ModelKindError`] when the folder holds a model
@@ -176,12 +179,15 @@ def run_file(
     chunk_seconds: float = 10.0,
     batch_size: int = 4,
     layers: str = "last",
+    keep_patches: bool = True,
 ) -> FileResult:
     """
     Run `task` on one audio file (any format `load_audio` reads, any sampling rate). `layers` (embed only):
     `last` for the last layer, `all` for every hidden state. Outputs:
     classify: `logits` (num_labels,); embed: `pooled` (hidden,) or (layers, hidden), `patches` (patches, hidden)
-    or (layers, patches, hidden); tokenize: `token_ids` (time patches, mel patches).
+    or (layers, patches, hidden); tokenize: `token_ids` (time patches, mel patches). With `keep_patches=False`
+    (embed only) `patches` is left out and the pooled mean is summed chunk by chunk, so the outputs' memory does not
+    grow with the file's length (an hour of audio has 180,000 patches: 0.55 GB per layer at hidden size 768).
     """
     if task not in ("classify", "embed", "tokenize"):
         raise ValueError(f"unknown task {task!r}; expected classify, embed or tokenize")
@@ -214,8 +220,13 @@ def run_file(
             outputs = model(**inputs, output_hidden_states=layers == "all")
             states = torch.stack(outputs.hidden_states, dim=1) if layers == "all" else outputs.last_hidden_state
             mask = outputs.patch_attention_mask
-            for i in range(len(batch)):
-                patch_outputs.append(states[i][..., mask[i], :])
+            if keep_patches:
+                for i in range(len(batch)):
+                    patch_outputs.append(states[i][..., mask[i], :])
+            else:
+                weights = mask.to(states.dtype).view(len(batch), *([1] * (states.ndim - 3)), -1, 1)
+                chunk_sum = (states * weights).sum(dim=(0, -2))
+                pooled_sum = chunk_sum if pooled_sum is None else pooled_sum + chunk_sum
             total_patches += int(mask.sum())
         else:
             outputs = model(**inputs)
@@ -228,9 +239,12 @@ def run_file(
     if task == "classify":
         result.outputs["logits"] = pooled_sum / total_patches
     elif task == "embed":
-        patches = torch.cat(patch_outputs, dim=-2)
-        result.outputs["patches"] = patches
-        result.outputs["pooled"] = patches.mean(dim=-2)
+        if keep_patches:
+            patches = torch.cat(patch_outputs, dim=-2)
+            result.outputs["patches"] = patches
+            result.outputs["pooled"] = patches.mean(dim=-2)
+        else:
+            result.outputs["pooled"] = pooled_sum / total_patches
     else:
         result.outputs["token_ids"] = torch.cat(token_rows, dim=0)
     return result

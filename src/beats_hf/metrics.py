@@ -115,6 +115,15 @@ def classification_metrics(logits: Any, labels: Any, multi_label: bool) -> dict[
         # Anything else, e.g. a (num_clips, 1) column of class indices, would read as class 0 throughout.
         if labels.shape != logits.shape:
             raise ValueError(f"one-hot labels must have the logits' shape {logits.shape}, got {labels.shape}")
+        # argmax reads a row without a label (all zeros) or with several equal top labels (multi-hot) as its first
+        # top column, i.e. a guessed class; such rows name no single class.
+        ambiguous = np.flatnonzero((labels == labels.max(axis=1, keepdims=True)).sum(axis=1) != 1)
+        if ambiguous.size:
+            raise ValueError(
+                f"{ambiguous.size} of {len(labels)} one-hot label rows (e.g. row {int(ambiguous[0])}: "
+                f"{labels[ambiguous[0]].tolist()}) have no single largest entry, so they name no class; "
+                "single-label metrics need one class per clip (multi-hot rows need multi_label=True)."
+            )
         labels = labels.argmax(axis=1)
     predictions = logits.argmax(axis=1)
     return {

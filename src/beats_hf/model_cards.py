@@ -270,15 +270,20 @@ def _front_matter(kind: CheckpointKind, info: CheckpointInfo | None, namespace: 
     lines.append(f"pipeline_tag: {'audio-classification' if kind == 'finetuned' else 'feature-extraction'}")
     tags = ["audio", "beats", "custom_code"]
     tags += {
-        "finetuned": ["audio-classification", "audioset"],
+        "finetuned": ["audio-classification"],
         "pretrained": ["self-supervised-learning", "audio-representation"],
         "tokenizer": ["audio-tokenizer", "acoustic-tokenizer"],
     }[kind]
+    # The data and the metric are known for the official files only (all AudioSet, fine-tuned ones scored by mAP): a
+    # checkpoint under another name may have been trained on anything, and the Hub would list it under AudioSet.
+    if kind == "finetuned" and info is not None:
+        tags.append("audioset")
     lines += _yaml_list("tags", tags)
-    lines += _yaml_list("datasets", [AUDIOSET_HUB_DATASET])
-    if kind == "finetuned":
+    if info is not None:
+        lines += _yaml_list("datasets", [AUDIOSET_HUB_DATASET])
+    if kind == "finetuned" and info is not None:
         lines += _yaml_list("metrics", ["map"])
-        if info is not None and info.parent_repo_name is not None:
+        if info.parent_repo_name is not None:
             lines.append(f"base_model: {namespace}/{info.parent_repo_name}")
     lines.append("---")
     return "\n".join(lines)
