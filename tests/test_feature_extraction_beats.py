@@ -525,12 +525,20 @@ def test_left_padding_is_rejected():
         BeatsFeatureExtractor(padding_side="left")
 
 
-def test_save_load_round_trip_keeps_statistics():
+def test_options_that_change_nothing_are_named(caplog):
+    with caplog.at_level(logging.WARNING):
+        fe = BeatsFeatureExtractor(num_mel_bins=64)
+    assert "does not use num_mel_bins=64" in caplog.text and "feature_size (mel bins)" in caplog.text
+    assert fe(random_clip(8000, 0), sampling_rate=SR)["input_values"].shape[-1] == 128
+
+
+def test_save_load_round_trip_keeps_statistics(caplog):
     fe = BeatsFeatureExtractor(fbank_mean=1.25, fbank_std=3.5, padding_value=-1.0)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, caplog.at_level(logging.WARNING):
         fe.save_pretrained(tmp)
         reloaded = BeatsFeatureExtractor.from_pretrained(tmp)
         auto = AutoFeatureExtractor.from_pretrained(tmp)
+    assert "does not use" not in caplog.text  # the saved config's own keys are not unused options
     for loaded in (reloaded, auto):
         assert isinstance(loaded, BeatsFeatureExtractor)
         assert (loaded.fbank_mean, loaded.fbank_std, loaded.padding_value) == (1.25, 3.5, -1.0)

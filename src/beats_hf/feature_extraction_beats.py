@@ -52,6 +52,10 @@ _CPU_BLOCK_FRAMES = 1024
 
 _constant_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
+# Keys a saved preprocessor config carries besides the extractor's options (read by the base classes or the Auto
+# classes), which are therefore not "unused options".
+_FEATURE_EXTRACTOR_METADATA = frozenset({"auto_map", "feature_extractor_type", "processor_class", "padding_side"})
+
 # What BeatsFeatureExtractor accepts: one clip, a list of clips, or a (batch, samples) array/tensor.
 AudioInput = np.ndarray | torch.Tensor | list[float] | list[np.ndarray] | list[torch.Tensor] | list[list[float]]
 
@@ -770,6 +774,16 @@ class BeatsFeatureExtractor(SequenceFeatureExtractor):
         exact_fbank: bool = True,
         **kwargs,
     ):
+        unused = sorted(set(kwargs) - _FEATURE_EXTRACTOR_METADATA)
+        if unused:
+            # The base class would store them as attributes that nothing reads, e.g. `num_mel_bins=64` (it is
+            # `feature_size` here): said, so that a setting that has no effect is not taken for one that has.
+            logger.warning(
+                "BeatsFeatureExtractor does not use %s; they are kept as attributes but change nothing. Its options "
+                "are feature_size (mel bins), sampling_rate, padding_value, fbank_mean, fbank_std, "
+                "return_attention_mask, exact_fbank and padding_side.",
+                ", ".join(f"{key}={kwargs[key]!r}" for key in unused),
+            )
         super().__init__(
             feature_size=feature_size,
             sampling_rate=sampling_rate,
