@@ -87,6 +87,8 @@ def test_plots_are_written(tmp_path):
     cm_path = plot_confusion_matrix(np.array([[3, 1], [0, 4]]), ["x", "y"], tmp_path / "confusion_matrix.png")
     for path in (ap_path, cm_path):
         assert path.is_file() and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="3 AP values but 2 class names"):
+        plot_per_class_ap([0.9, None, 0.4], ["a", "b"], tmp_path / "short.png")
 
 
 def _probe_inputs():
@@ -106,6 +108,16 @@ def test_pooled_embeddings_average_real_patches_and_keep_the_encoder_mode():
         for row, waveform in zip(pooled, waveforms):
             alone = encoder(**feature_extractor([waveform], sampling_rate=16000, return_tensors="pt"))
             np.testing.assert_allclose(row, alone.last_hidden_state[0].mean(dim=0).numpy(), atol=1e-5)
+
+
+def test_pooled_embeddings_of_a_half_precision_encoder_and_after_an_error():
+    encoder, feature_extractor, waveforms = _probe_inputs()
+    expected = pooled_embeddings(encoder, feature_extractor, waveforms)
+    np.testing.assert_allclose(pooled_embeddings(encoder.bfloat16(), feature_extractor, waveforms), expected, atol=0.1)
+    encoder.train()
+    with pytest.raises(ValueError, match="0.175 s|too short|shorter"):
+        pooled_embeddings(encoder, feature_extractor, [waveforms[0], np.zeros(100, dtype=np.float32)])
+    assert encoder.training, "the encoder's mode is restored after an error too"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")

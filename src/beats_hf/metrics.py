@@ -143,6 +143,11 @@ def _pyplot():
 
 def plot_per_class_ap(per_class_ap: Sequence[float | None], class_names: Sequence[str], path: str | Path) -> Path:
     """Bar chart of per-class AP, sorted from best to worst; classes without positives are left out (and counted)."""
+    if len(per_class_ap) != len(class_names):
+        raise ValueError(
+            f"plot_per_class_ap got {len(per_class_ap)} AP values but {len(class_names)} class names; give one name "
+            "per class, in the order of the APs."
+        )
     plt = _pyplot()
     pairs = sorted(((name, ap) for name, ap in zip(class_names, per_class_ap) if ap is not None), key=lambda p: -p[1])
     skipped = len(per_class_ap) - len(pairs)

@@ -21,21 +21,27 @@ def pooled_embeddings(
 ) -> np.ndarray:
     """
     Mean of the last layer's patch vectors over each clip's real patches, `(num_clips, hidden_size)`, computed on the
-    encoder's device in eval mode (the encoder's mode is restored afterwards). The waveforms must be at the feature
-    extractor's sampling rate.
+    encoder's device and in its dtype, in eval mode (the encoder's mode is restored afterwards, also after an error).
+    The waveforms must be at the feature extractor's sampling rate.
     """
+    if len(waveforms) == 0:
+        raise ValueError("pooled_embeddings needs at least one waveform.")
     was_training = encoder.training
     encoder.eval()
     rows = []
-    for start in range(0, len(waveforms), batch_size):
-        batch = list(waveforms[start : start + batch_size])
-        inputs = feature_extractor(batch, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
-        outputs = encoder(**inputs.to(encoder.device))
-        mask = outputs.patch_attention_mask.unsqueeze(-1).to(outputs.last_hidden_state.dtype)
-        pooled = (outputs.last_hidden_state * mask).sum(dim=1) / mask.sum(dim=1)
-        rows.append(pooled.float().cpu().numpy())
-    # A probe taken during training must not leave dropout and layer drop switched off.
-    encoder.train(was_training)
+    try:
+        for start in range(0, len(waveforms), batch_size):
+            batch = list(waveforms[start : start + batch_size])
+            inputs = feature_extractor(batch, sampling_rate=feature_extractor.sampling_rate, return_tensors="pt")
+            # Filter banks are float32; a half-precision encoder takes them in its own dtype.
+            input_values = inputs["input_values"].to(encoder.device, encoder.dtype)
+            outputs = encoder(input_values=input_values, attention_mask=inputs["attention_mask"].to(encoder.device))
+            mask = outputs.patch_attention_mask.unsqueeze(-1).float()
+            pooled = (outputs.last_hidden_state.float() * mask).sum(dim=1) / mask.sum(dim=1)
+            rows.append(pooled.cpu().numpy())
+    finally:
+        # A probe taken during training must not leave dropout and layer drop switched off.
+        encoder.train(was_training)
     return np.concatenate(rows, axis=0)
 
 
