@@ -355,6 +355,17 @@ def test_reverse_output_that_is_a_directory_is_refused_before_any_work(converted
     assert sorted(p.name for p in tmp_path.iterdir()) == ["official"] and not any((tmp_path / "official").iterdir())
 
 
+def test_reverse_output_that_is_a_file_of_the_folder_is_refused_even_with_overwrite(converted, tmp_path, capsys):
+    folder = tmp_path / "folder"
+    shutil.copytree(converted["small_pt"].output_dir, folder)
+    weights = (folder / "model.safetensors").read_bytes()
+    arguments = ["--model-dir", str(folder), "--output", str(folder / "model.safetensors"), "--overwrite"]
+    assert main_convert_to_original(arguments) == 2
+    assert "is a file of the folder being converted" in capsys.readouterr().err
+    assert (folder / "model.safetensors").read_bytes() == weights
+    assert main_convert_to_original(["--model-dir", str(folder), "--output", str(folder / "official.pt")]) == 0
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_reverse_of_a_half_precision_folder_keeps_its_tensors(converted, tmp_path, dtype):
     # A folder saved in half precision (e.g. after bf16 fine-tuning) loads in that dtype; the float32 reference

@@ -1456,6 +1456,12 @@ def convert_hf_to_original(
     output = Path(output)
     if output.is_dir():
         raise ConversionError(f"{output} is a directory; --output (output) names the .pt file to write.")
+    if output.exists() and output.resolve().parent == Path(model_dir).resolve():
+        # Even with overwrite: it could be the weights or config being converted (model.safetensors, config.json).
+        raise ConversionError(
+            f"{output} is a file of the folder being converted (its weights or config, perhaps); write the official "
+            "checkpoint to a new file."
+        )
     if output.exists() and not overwrite:
         raise ConversionError(f"{output} already exists; pass --overwrite (overwrite=True) to replace it.")
     model = load_converted_model(model_dir)
