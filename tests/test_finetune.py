@@ -10,6 +10,7 @@ import csv
 import importlib.util
 import json
 import logging
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -744,7 +745,8 @@ def test_single_label_data_with_an_unlabelled_clip_is_refused_before_training(tm
         writer = csv.writer(handle)
         writer.writerow(["path", "label"])
         writer.writerows([str(synthetic / row["path"]), row["label"]] for row in rows)
-        writer.writerow([str(synthetic / rows[0]["path"]), ""])  # forgotten label
+        shutil.copy(synthetic / rows[0]["path"], tmp_path / "unlabelled.wav")
+        writer.writerow([str(tmp_path / "unlabelled.wav"), ""])  # forgotten label
     config = quick_config(Path("unused"), synthetic, Path("unused"), validation_data=str(tmp_path / "validation.csv"))
     with pytest.raises(ValueError, match="1 of .* validation clips do not have exactly one label"):
         finetune.prepare_data(config)
