@@ -170,6 +170,10 @@ def test_demo_refuses_an_output_dir_holding_a_run_with_other_settings(tmp_path, 
         demo.run_demo(demo.DemoConfig(output_dir=str(tmp_path), preset="quick", seed=1))
     with pytest.raises(_ReachedChain):  # the same settings continue
         demo.run_demo(demo.DemoConfig(output_dir=str(tmp_path), preset="quick"))
+    # A folder with files but no recorded settings (a run from before they were recorded, or no demo run at all).
+    (tmp_path / demo.SETTINGS_FILE).unlink()
+    with pytest.raises(ValueError, match=r"not empty but holds no demo_settings\.json.*another --output_dir"):
+        demo.run_demo(demo.DemoConfig(output_dir=str(tmp_path), preset="quick"))
 
 
 def test_chain_script_command_line(tmp_path):

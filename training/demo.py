@@ -103,6 +103,13 @@ def check_settings(root: Path, config: DemoConfig) -> None:
                 f"same settings only. Choose another --output_dir, or delete {root} to start over."
             )
         return
+    if root.is_dir() and any(root.iterdir()):
+        # A run from before the settings were recorded, or a folder that is not a demo run at all: its settings
+        # cannot be checked, so its stages cannot be trusted to be this run's.
+        raise ValueError(
+            f"{root} is not empty but holds no {SETTINGS_FILE}, so it cannot be checked to be a demo run with these "
+            f"settings. Choose another --output_dir, or delete {root} to start over."
+        )
     root.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(settings, indent=2) + "\n")
 
