@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .collators import is_empty_batch
+from .collators import batch_seed_sequence, is_empty_batch
 
 #: SpecAugment fill value. The features are normalised with the dataset's filter-bank mean, so 0 *is* the mean, the
 #: value Park et al. fill masks with (a zero in un-normalised log-mel would be a loud, flat spectrum instead).
@@ -323,9 +323,9 @@ class AugmentingCollator:
         self._worker_seed: int | None = None
 
     def _generator(self, items: list) -> np.random.Generator:
-        seeds = [item.get("sample_seed") if isinstance(item, Mapping) else None for item in items if item is not None]
-        if seeds and all(seed is not None for seed in seeds):
-            return np.random.default_rng(np.random.SeedSequence([self.seed, *seeds]))
+        sequence = batch_seed_sequence(self.seed, items)
+        if sequence is not None:
+            return np.random.default_rng(sequence)
         info = torch.utils.data.get_worker_info()
         if info is not None and info.seed != self._worker_seed:
             self._worker_seed = info.seed

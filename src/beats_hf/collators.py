@@ -16,6 +16,7 @@ processes with the batches. With `return_waveforms=True` they leave the filter b
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -100,6 +101,18 @@ class _AudioBatcher:
         return kept, batch
 
 
+def batch_seed_sequence(seed: int, items: list[Any]) -> np.random.SeedSequence | None:
+    """
+    The seed of a batch's random draws (masks, augmentations) from `seed` and its usable items' `sample_seed`s, or
+    None when an item has none. A batch then draws the same whatever came before it: in another data-loader worker,
+    another process, or after a resume that skipped the batches before it without collating them.
+    """
+    seeds = [item.get("sample_seed") if isinstance(item, Mapping) else None for item in items if item is not None]
+    if not seeds or any(value is None for value in seeds):
+        return None
+    return np.random.SeedSequence([seed, *seeds])
+
+
 class DataCollatorForMaskedAudioModeling:
     """
     Collates clips for masked audio modelling: filter banks (or waveforms), a frame `attention_mask`, and
@@ -164,11 +177,10 @@ class DataCollatorForMaskedAudioModeling:
         self._fallback_generator = torch.Generator().manual_seed(seed)
 
     def _generator(self, items: list[dict[str, Any]]) -> torch.Generator:
-        seeds = [item.get("sample_seed") for item in items]
-        if any(seed is None for seed in seeds):
+        sequence = batch_seed_sequence(self.seed, items)
+        if sequence is None:
             return self._fallback_generator
-        mixed = np.random.SeedSequence([self.seed, *seeds]).generate_state(1, dtype=np.uint64)[0]
-        return torch.Generator().manual_seed(int(mixed))
+        return torch.Generator().manual_seed(int(sequence.generate_state(1, dtype=np.uint64)[0]))
 
     def __call__(self, items: list[dict[str, Any] | None]) -> dict[str, Any]:
         kept, batch = self.batcher(items)
@@ -262,4 +274,10 @@ class DataCollatorForAudio:
         return batch
 
 
-__all__ = ["DataCollatorForAudio", "DataCollatorForMaskedAudioModeling", "compute_input_values", "is_empty_batch"]
+__all__ = [
+    "DataCollatorForAudio",
+    "DataCollatorForMaskedAudioModeling",
+    "batch_seed_sequence",
+    "compute_input_values",
+    "is_empty_batch",
+]
