@@ -459,6 +459,20 @@ def test_reverse_names_filter_bank_statistics_the_file_cannot_hold(tmp_path, cap
     assert (tmp_path / "esc50.pt").is_file()
 
 
+@pytest.mark.parametrize(
+    "setting, message",
+    [({"sampling_rate": 8000}, "always uses 16000 Hz"), ({"feature_size": 64}, "always uses 128 mel bins")],
+)
+def test_reverse_refuses_filter_banks_the_official_preprocessing_cannot_compute(tmp_path, capsys, setting, message):
+    BeatsModel(BeatsConfig(**_tiny_reverse_config())).save_pretrained(tmp_path / "model")
+    BeatsFeatureExtractor(**setting).save_pretrained(tmp_path / "model")
+    arguments = ["--model-dir", str(tmp_path / "model"), "--output", str(tmp_path / "back.pt")]
+    assert main_convert_to_original(arguments) == 2
+    err = capsys.readouterr().err
+    assert "feature extractor cannot be written in the official format" in err and message in err
+    assert next(iter(setting)) in err and not (tmp_path / "back.pt").exists()
+
+
 def test_reverse_refusal_of_a_masked_audio_modelling_folder_says_what_to_convert(tmp_path, capsys):
     from beats_hf import BeatsForMaskedAudioModeling
 

@@ -1420,11 +1420,27 @@ def load_converted_model(model_dir: str | Path) -> BeatsPreTrainedModel:
     return classes[architectures[0]].from_pretrained(model_dir).eval()
 
 
-def _warn_unstored_normalisation(model_dir: Path) -> None:
-    """Name the folder's filter-bank statistics when they are not the official defaults: the file cannot hold them."""
+def _check_preprocessing(model_dir: Path) -> None:
+    """
+    Refuse filter banks the official code cannot compute (it hard-codes 128 bins at 16 kHz), and name the folder's
+    filter-bank statistics when they are not the official defaults: the file cannot hold them, the caller can pass
+    them.
+    """
     if not (model_dir / "preprocessor_config.json").is_file():
         return
     saved, default = BeatsFeatureExtractor.from_pretrained(model_dir), BeatsFeatureExtractor()
+    fixed = {"sampling_rate": "Hz", "feature_size": "mel bins"}
+    problems = [
+        f"{name}={getattr(saved, name)} (the official preprocessing always uses {getattr(default, name)} {unit})"
+        for name, unit in fixed.items()
+        if getattr(saved, name) != getattr(default, name)
+    ]
+    if problems:
+        raise ConversionError(
+            f"{model_dir}'s feature extractor cannot be written in the official format: {'; '.join(problems)}. The "
+            "official code would feed the model filter banks unlike those it was trained on, with no error; keep "
+            "this model in the Hugging Face format."
+        )
     if (saved.fbank_mean, saved.fbank_std) != (default.fbank_mean, default.fbank_std):
         logger.warning(
             "%s normalises filter banks with mean %s and std %s, which an official checkpoint cannot store; the "
@@ -1451,7 +1467,8 @@ def convert_hf_to_original(
     written file is read back and checked with [`reference_forward`] against the model (in float32); the file
     appears only when that passes. Filter-bank statistics other than the official defaults
     (`preprocessor_config.json`) have no place in the official format: a warning gives the `fbank_mean` /
-    `fbank_std` to pass to the official code.
+    `fbank_std` to pass to the official code. A sampling rate or number of mel bins other than the official
+    16 kHz and 128 is refused: the official preprocessing cannot be told them.
     """
     output = Path(output)
     if output.is_dir():
@@ -1466,7 +1483,7 @@ def convert_hf_to_original(
         raise ConversionError(f"{output} already exists; pass --overwrite (overwrite=True) to replace it.")
     model = load_converted_model(model_dir)
     checkpoint = official_checkpoint_from_model(model)
-    _warn_unstored_normalisation(Path(model_dir))
+    _check_preprocessing(Path(model_dir))
     output.parent.mkdir(parents=True, exist_ok=True)
     handle, staging_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     os.close(handle)
