@@ -251,6 +251,21 @@ def test_without_soundfile_a_flac_file_error_says_what_to_install(tmp_path, monk
     assert load_audio(path).shape == (8000,)
 
 
+def test_without_torchcodec_an_m4a_file_error_says_what_to_install(tmp_path, monkeypatch):
+    # The start of an MP4 container (an `ftyp` box of brand M4A): libsndfile and the wave module reject it.
+    path = tmp_path / "voice.M4A"
+    path.write_bytes(b"\x00\x00\x00\x20ftypM4A \x00\x00\x02\x00M4A isomiso2" + bytes(64))
+    monkeypatch.setattr(audio_io, "_load_torchcodec_decoder", lambda: None)
+    with pytest.raises(AudioDecodeError, match=r"\.M4A files need torchcodec.*pip install torchcodec") as info:
+        load_audio(path)
+    assert "soundfile" in str(info.value)
+    wav_like = tmp_path / "garbage.wav"
+    wav_like.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunkjunkjunk")
+    with pytest.raises(AudioDecodeError) as info:
+        load_audio(wav_like)
+    assert "need torchcodec" not in str(info.value)  # the hint is for containers only FFmpeg reads
+
+
 def test_unreadable_files_raise_naming_the_file(tmp_path, no_soundfile):
     missing = tmp_path / "missing.wav"
     empty = tmp_path / "empty.wav"

@@ -176,6 +176,10 @@ def _warn_truncated_once(path: Path, declared: int, frames: int, sampling_rate: 
     )
 
 
+# Containers and codecs libsndfile does not read (AAC/ALAC in MP4, WMA, video files' audio): FFmpeg's job.
+_FFMPEG_ONLY_SUFFIXES = frozenset({".m4a", ".mp4", ".aac", ".alac", ".wma", ".webm", ".mkv", ".mov", ".3gp", ".amr"})
+
+
 def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Decode an audio file as it is stored: no downmix, no resampling.
 
@@ -222,6 +226,12 @@ def read_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
             reason += (
                 "; without soundfile only integer PCM WAV files can be read: for FLAC, OGG, float or 24-bit "
                 "extensible WAV and MP3, install it with `pip install 'beats_hf[audio]'` (or `pip install soundfile`)"
+            )
+        if decoder_cls is None and path.suffix.lower() in _FFMPEG_ONLY_SUFFIXES:
+            # libsndfile reads none of these containers; torchcodec decodes them through FFmpeg.
+            reason += (
+                f"; {path.suffix} files need torchcodec, which was not found: `pip install torchcodec` (it needs "
+                "FFmpeg on the machine), or convert the file to WAV or FLAC first, e.g. `ffmpeg -i in.m4a out.flac`"
             )
         raise _decode_error(path, reason)
 
