@@ -16,7 +16,7 @@ from beats_hf import (
     BeatsRandomProjectionTokenizer,
     BeatsTokenizerModel,
 )
-from beats_hf.audio_io import write_wav
+from beats_hf.audio_io import load_audio, write_wav
 from beats_hf.feature_extraction_beats import num_fbank_frames
 from beats_hf.inference import (
     MIN_SAMPLES,
@@ -25,6 +25,7 @@ from beats_hf.inference import (
     chunk_waveform,
     label_scores,
     load_model,
+    min_samples_for,
     run_file,
 )
 
@@ -82,10 +83,10 @@ def _features(extractor, waveform):
     return extractor(waveform, sampling_rate=16000, return_tensors="pt")["input_values"]
 
 
-def _frame_chunks(features, chunk_frames):
+def _frame_chunks(features, chunk_frames, patch_size=16):
     """The whole file's filter bank cut into `chunk_frames`-frame pieces that hold at least one patch row."""
     pieces = [features[:, s : s + chunk_frames] for s in range(0, features.shape[1], chunk_frames)]
-    return [piece for piece in pieces if piece.shape[1] >= 16]
+    return [piece for piece in pieces if piece.shape[1] >= patch_size]
 
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -195,6 +196,29 @@ def test_unencoded_seconds_is_the_tail_no_patch_row_reaches(
     assert 0.0 <= result.unencoded_seconds < MIN_SAMPLES / 16000  # never a whole patch row
     if num_samples == 32_000:
         assert result.unencoded_seconds == pytest.approx(0.08)
+
+
+def test_chunks_follow_the_models_patch_size(tmp_path, extractor):
+    # A model with 32-frame patches: chunks of 16-frame rows would leave half a patch row of each chunk unencoded.
+    classifier = _model(BeatsForAudioClassification, patch_size=32, num_labels=3)
+    assert chunk_frames_for(1.0, patch_size=32) == 96 and chunk_frames_for(0.5, patch_size=32) == 32
+    assert min_samples_for(32) == 400 + 31 * 160
+    path = tmp_path / "clip.wav"
+    _wav(path, 24_000)  # 1.5 s: 148 frames
+    result = run_file(classifier, extractor, path, "classify", chunk_seconds=0.5)
+    waveform = load_audio(path)
+    with torch.no_grad():
+        patch_logits = [
+            classifier.classifier(classifier.beats(input_values=piece).last_hidden_state)[0]
+            for piece in _frame_chunks(_features(extractor, waveform), 32, patch_size=32)
+        ]
+    assert [p.shape[0] for p in patch_logits] == [4, 4, 4, 4]  # 4 rows of 32 frames; 20 frames left
+    torch.testing.assert_close(result.outputs["logits"], torch.cat(patch_logits).mean(dim=0), atol=1e-4, rtol=1e-4)
+    assert result.num_chunks == 4
+    assert result.unencoded_seconds == pytest.approx(1.5 - 4 * 0.32, abs=1e-4)
+    _wav(path, min_samples_for(32) - 1)
+    with pytest.raises(ValueError, match=r"shorter than one patch \(0\.335 s\)"):
+        run_file(classifier, extractor, path, "classify")
 
 
 @pytest.mark.parametrize("layers", ["last", "all"])

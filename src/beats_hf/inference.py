@@ -1,14 +1,15 @@
 # Copyright 2026 The beats_hf developers. Licensed under the MIT License.
 """Inference on audio files of any length: classification, embeddings and discrete tokens.
 
-Long files are cut into consecutive chunks of `chunk_seconds` (rounded down to whole 16-frame patch rows), each
+Long files are cut into consecutive chunks of `chunk_seconds` (rounded down to whole patch rows: 16 frames for the
+released models, `config.patch_size` frames in general), each
 encoded on its own; the filter-bank frames of a chunk are exactly the file's frames (Kaldi framing never straddles a
 chunk boundary), only the Transformer's context is limited to the chunk. Aggregation follows the model:
 - classification: the mean of per-patch logits over all patches of all chunks, i.e. the chunks' pooled logits
   weighted by their patch counts, which is what the BEATs head computes on one sequence;
 - embeddings: likewise the patch-weighted mean of each layer's patch vectors (or all patch vectors, concatenated);
 - tokens: the chunks' token grids concatenated along time.
-A final remainder shorter than one patch row (16 frames, 0.175 s) carries no patch; it is reported, not encoded.
+A final remainder shorter than one patch row (0.175 s for 16 frames) carries no patch; it is reported, not encoded.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from .modeling_beats import (
 SAMPLING_RATE = 16000
 HOP_SAMPLES = 160
 WINDOW_SAMPLES = 400
-MIN_SAMPLES = WINDOW_SAMPLES + 15 * HOP_SAMPLES  # 16 frames = one patch row
+MIN_SAMPLES = WINDOW_SAMPLES + 15 * HOP_SAMPLES  # 16 frames = one patch row of the released models
 # Chunks are encoded in one pass each; beyond this the frame count would not even fit a machine integer.
 MAX_CHUNK_SECONDS = 1e6
 
@@ -141,22 +142,35 @@ def load_model(model_dir: str | Path, task: str) -> tuple[BeatsPreTrainedModel, 
     return model, feature_extractor
 
 
-def chunk_frames_for(chunk_seconds: float) -> int:
-    """Filter-bank frames per chunk: `chunk_seconds` rounded to whole 16-frame patch rows (at least one)."""
+def min_samples_for(patch_size: int = 16) -> int:
+    """Samples of one patch row of `patch_size` frames: the shortest audio a model with that patch size encodes."""
+    if patch_size < 1:
+        raise ValueError(f"patch_size must be at least 1, got {patch_size}")
+    return WINDOW_SAMPLES + (patch_size - 1) * HOP_SAMPLES
+
+
+def chunk_frames_for(chunk_seconds: float, patch_size: int = 16) -> int:
+    """Filter-bank frames per chunk: `chunk_seconds` rounded to whole patch rows of `patch_size` frames (at least one)."""
     if not math.isfinite(chunk_seconds) or not 0 < chunk_seconds <= MAX_CHUNK_SECONDS:
         raise ValueError(
             f"chunk_seconds must be a positive number of seconds up to {MAX_CHUNK_SECONDS:g}, got {chunk_seconds}"
         )
-    return max(16, int(round(chunk_seconds * SAMPLING_RATE / HOP_SAMPLES)) // 16 * 16)
+    min_samples_for(patch_size)  # validates patch_size
+    return max(patch_size, int(round(chunk_seconds * SAMPLING_RATE / HOP_SAMPLES)) // patch_size * patch_size)
 
 
-def chunk_waveform(waveform: np.ndarray, chunk_seconds: float) -> list[np.ndarray]:
-    """Cut into consecutive chunks of whole patch rows; a final piece shorter than one patch row is left out."""
-    chunk_frames = chunk_frames_for(chunk_seconds)
+def chunk_waveform(waveform: np.ndarray, chunk_seconds: float, patch_size: int = 16) -> list[np.ndarray]:
+    """
+    Cut into consecutive chunks of whole patch rows (of `patch_size` frames, the model's `config.patch_size`: each
+    chunk's frames then all reach a patch, and the next chunk starts where its patches end); a final piece shorter
+    than one patch row is left out.
+    """
+    chunk_frames = chunk_frames_for(chunk_seconds, patch_size)
     hop = chunk_frames * HOP_SAMPLES
     chunk_samples = (chunk_frames - 1) * HOP_SAMPLES + WINDOW_SAMPLES
+    min_samples = min_samples_for(patch_size)
     starts = range(0, len(waveform), hop)
-    return [waveform[s : s + chunk_samples] for s in starts if len(waveform) - s >= MIN_SAMPLES]
+    return [waveform[s : s + chunk_samples] for s in starts if len(waveform) - s >= min_samples]
 
 
 @dataclass
@@ -166,7 +180,7 @@ class FileResult:
     path: str
     duration: float
     num_chunks: int
-    unencoded_seconds: float  # duration minus 0.16 s per encoded patch row (the tail the patches do not reach)
+    unencoded_seconds: float  # duration minus patch_size x 10 ms per encoded patch row (the tail patches miss)
     outputs: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
@@ -195,15 +209,17 @@ def run_file(
         raise ValueError(f"layers must be 'last' or 'all', got {layers!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    chunk_frames_for(chunk_seconds)  # validates chunk_seconds before the file is decoded
+    patch_size = model.config.patch_size
+    chunk_frames_for(chunk_seconds, patch_size)  # validates chunk_seconds before the file is decoded
     waveform = load_audio(path, SAMPLING_RATE)
     duration = len(waveform) / SAMPLING_RATE
-    if len(waveform) < MIN_SAMPLES:
+    min_seconds = min_samples_for(patch_size) / SAMPLING_RATE
+    if len(waveform) < min_samples_for(patch_size):
         raise ValueError(
-            f"{path}: {duration:.3f} s of audio is shorter than one patch (0.175 s), so there is nothing to encode; "
-            "pad it with silence to 0.175 s or leave it out."
+            f"{path}: {duration:.3f} s of audio is shorter than one patch ({min_seconds:.3f} s), so there is nothing "
+            f"to encode; pad it with silence to {min_seconds:.3f} s or leave it out."
         )
-    chunks = chunk_waveform(waveform, chunk_seconds)
+    chunks = chunk_waveform(waveform, chunk_seconds, patch_size)
     freq = model.config.num_freq_patches
     pooled_sum, patch_outputs, token_rows, total_patches = None, [], [], 0
     for first in range(0, len(chunks), batch_size):
@@ -234,7 +250,7 @@ def run_file(
             for i in range(len(batch)):
                 ids = outputs.token_ids[i]
                 token_rows.append(ids[ids >= 0].view(-1, freq))
-    leftover = max(0.0, duration - total_patches / freq * 16 * HOP_SAMPLES / SAMPLING_RATE)
+    leftover = max(0.0, duration - total_patches / freq * patch_size * HOP_SAMPLES / SAMPLING_RATE)
     result = FileResult(str(path), duration, len(chunks), round(leftover, 4))
     if task == "classify":
         result.outputs["logits"] = pooled_sum / total_patches
@@ -264,5 +280,6 @@ __all__ = [
     "chunk_waveform",
     "label_scores",
     "load_model",
+    "min_samples_for",
     "run_file",
 ]
