@@ -238,3 +238,108 @@ def test_command_line_run(train_csv, tmp_path):
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert (tmp_path / "final" / "model.safetensors").is_file() and (tmp_path / "encoder" / "config.json").is_file()
     assert (tmp_path / "pretrain_config.yaml").read_text().startswith("train_data:")
+
+
+def test_a_resume_with_other_settings_is_refused(train_csv, tmp_path):
+    # The checkpoint's step counters, data position and schedule belong to its settings: another batch size (or
+    # schedule, data, model, ...) would silently continue a different run. Logging and cadence may change.
+    config = tiny_config(train_csv, tmp_path, max_steps=4, stop_after_steps=2)
+    assert main(config)["step"] == 2
+    with pytest.raises(ValueError, match=r"other settings \(batch_size: 4 -> 5\)"):
+        main(dataclasses.replace(config, batch_size=5, stop_after_steps=None, resume="latest"))
+    with pytest.raises(ValueError, match=r"learning_rate: 0.001 -> 0.002.*warmup_steps: 2 -> 1"):
+        main(dataclasses.replace(config, learning_rate=2e-3, warmup_steps=1, stop_after_steps=None, resume="latest"))
+    resumed = main(dataclasses.replace(config, stop_after_steps=None, resume="latest", log_steps=1, save_steps=4))
+    assert resumed["step"] == 4 and not resumed["stopped"]
+
+
+def test_an_interrupted_checkpoint_save_is_never_resumed_from(tmp_path):
+    # A run killed while writing step_4 must resume from step_2, not from a half-written step_4.
+    from beats_hf.training_utils import latest_checkpoint, save_training_checkpoint
+
+    class Killed(Exception):
+        pass
+
+    class FakeAccelerator:
+        is_main_process, num_processes, kill = True, 1, False
+
+        def wait_for_everyone(self):
+            pass
+
+        def save_state(self, folder):
+            Path(folder).mkdir(parents=True)
+            (Path(folder) / "model.safetensors").write_bytes(b"complete" if not self.kill else b"cut sh")
+            if self.kill:
+                raise Killed
+
+    accelerator = FakeAccelerator()
+    assert save_training_checkpoint(accelerator, tmp_path, 2, keep=1) == tmp_path / "checkpoints" / "step_2"
+    accelerator.kill = True
+    with pytest.raises(Killed):
+        save_training_checkpoint(accelerator, tmp_path, 4, keep=1)
+    assert latest_checkpoint(tmp_path) == tmp_path / "checkpoints" / "step_2"
+    accelerator.kill = False  # the next save of that step replaces the leftover
+    save_training_checkpoint(accelerator, tmp_path, 4, keep=1, run_config={"seed": 0})
+    assert [p.name for p in (tmp_path / "checkpoints").iterdir()] == ["step_4"]
+    assert (tmp_path / "checkpoints" / "step_4" / "model.safetensors").read_bytes() == b"complete"
+
+
+def test_an_epoch_without_a_readable_clip_is_an_error(tmp_path):
+    broken = []
+    for index in range(4):
+        path = tmp_path / f"broken{index}.wav"
+        path.write_bytes(b"")
+        broken.append({"path": str(path), "label": "none"})
+    manifest = tmp_path / "broken.csv"
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label"])
+        writer.writeheader()
+        writer.writerows(broken)
+    with pytest.raises(ValueError, match="gave no usable batch"):
+        main(tiny_config(manifest, tmp_path / "run", batch_size=2))
+
+
+def test_settings_that_would_be_ignored_are_refused():
+    from training.pretrain import check_config
+
+    check_config(PretrainConfig(train_data="x", model={"mask_ratio": 0.75}))  # the same value is harmless
+    with pytest.raises(ValueError, match=r"model.mask_ratio \(0.5\) differs from mask_ratio \(0.75\)"):
+        check_config(PretrainConfig(train_data="x", model={"mask_ratio": 0.5}))
+    for stop in (0, 400_001):  # 0 used to mean "no stop", beyond max_steps it never triggered
+        with pytest.raises(ValueError, match="stop_after_steps must be null or in"):
+            check_config(PretrainConfig(train_data="x", stop_after_steps=stop))
+
+
+def test_a_trained_tokenizer_needs_its_feature_extractor_and_stays_the_runs_tokenizer(tmp_path):
+    from accelerate import Accelerator
+
+    from training.pretrain import load_tokenizer
+
+    accelerator, model_config = Accelerator(cpu=True), BeatsConfig(**TINY_MODEL)
+    bare = tmp_path / "bare"
+    BeatsTokenizerModel(model_config).save_pretrained(bare)
+    with pytest.raises(ValueError, match="no preprocessor_config.json"):
+        load_tokenizer(
+            PretrainConfig(train_data="x", tokenizer=str(bare)), model_config, tmp_path / "run", accelerator
+        )
+
+    tokenizers = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        tokenizers.append(tmp_path / f"tokenizer_{seed}")
+        BeatsTokenizerModel(model_config).save_pretrained(tokenizers[-1])
+        BeatsFeatureExtractor().save_pretrained(tokenizers[-1])
+    run = tmp_path / "run"
+    load_tokenizer(PretrainConfig(train_data="x", tokenizer=str(tokenizers[0])), model_config, run, accelerator)
+    assert (run / "tokenizer" / "model.safetensors").is_file()
+    # Resuming with the same tokenizer is fine; with another one the checkpoints would mix two sets of labels.
+    load_tokenizer(PretrainConfig(train_data="x", tokenizer=str(tokenizers[0])), model_config, run, accelerator)
+    with pytest.raises(ValueError, match="is a different tokenizer"):
+        load_tokenizer(PretrainConfig(train_data="x", tokenizer=str(tokenizers[1])), model_config, run, accelerator)
+    assert torch.equal(
+        BeatsTokenizerModel.from_pretrained(run / "tokenizer").quantize_projection[0].weight,
+        BeatsTokenizerModel.from_pretrained(tokenizers[0]).quantize_projection[0].weight,
+    )
+    # Nor may a run folder of a trained tokenizer be taken for an iteration-1 (random-projection) run.
+    with pytest.raises(ValueError, match="architectures=\\['BeatsTokenizerModel'\\]"):
+        load_tokenizer(PretrainConfig(train_data="x"), model_config, run, accelerator)

@@ -88,6 +88,21 @@ def test_bad_chain_configs_are_refused(tmp_path):
     config = run_iterations.ChainConfig(output_dir=str(tmp_path), train_data="x.csv", pretrain={"no_such": 1})
     with pytest.raises(ValueError, match="no_such"):
         run_iterations.stage_config(config, run_iterations.plan_stages(config)[0])
+    # A misspelt or absent stage name used to be ignored: its overrides never applied.
+    config = run_iterations.ChainConfig(
+        output_dir=str(tmp_path), train_data="x.csv", iterations=2, stage_overrides={"iter_2": {"max_steps": 1}}
+    )
+    with pytest.raises(ValueError, match=r"stage_overrides names stages \['iter_2'\].*'tokenizer_iter2', 'iter2'"):
+        run_iterations.plan_stages(config)
+    # Overrides of the fields that connect the stages would silently break the chain.
+    for overrides, field in (
+        ({"tokenizer": {"teacher_path": "other/encoder"}}, "teacher_path"),
+        ({"pretrain": {"tokenizer": "random_projection"}}, "tokenizer"),
+        ({"stage_overrides": {"iter2": {"output_dir": "elsewhere"}}}, "output_dir"),
+    ):
+        config = run_iterations.ChainConfig(output_dir=str(tmp_path), train_data="x.csv", iterations=2, **overrides)
+        with pytest.raises(ValueError, match=f"sets \\['{field}'\\], which the chain wires itself"):
+            run_iterations.plan_stages(config)
 
 
 def test_chain_runs_every_iteration_including_iter3_plus_and_skips_finished_stages(synthetic, tmp_path):

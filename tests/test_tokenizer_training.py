@@ -37,7 +37,13 @@ from beats_hf.tokenizer_training import (
     save_tokenizer,
 )
 from beats_hf.training_utils import load_config
-from training.train_tokenizer import TokenizerTrainConfig, build_tokenizer, main, resolve_learning_rate
+from training.train_tokenizer import (
+    TokenizerTrainConfig,
+    build_tokenizer,
+    load_feature_extractor,
+    main,
+    resolve_learning_rate,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_YAML = REPO_ROOT / "training" / "configs" / "tokenizer_tiny.yaml"
@@ -90,6 +96,7 @@ def teacher_dirs(tmp_path_factory) -> dict[str, Path]:
     torch.manual_seed(1)
     finetuned = BeatsForAudioClassification(BeatsConfig(**TINY_MODEL, num_labels=NUM_TEACHER_LABELS))
     finetuned.save_pretrained(root / "finetuned")
+    BeatsFeatureExtractor().save_pretrained(root / "finetuned")
     BeatsForMaskedAudioModeling(BeatsConfig(**TINY_MODEL)).save_pretrained(root / "masked_audio_modeling")
     tiny_tokenizer().save_pretrained(root / "tokenizer")
     names = ("pretrained", "finetuned", "masked_audio_modeling", "tokenizer")
@@ -447,6 +454,61 @@ def test_resumed_run_matches_an_uninterrupted_one(teacher_dirs, audio_dir, tmp_p
         for key in expected:
             assert torch.equal(expected[key], actual[key]), f"{relative}: {key}"
     assert any(key.endswith("quantizer.codebook") for key in expected)
+
+    # A resume with other settings would continue a different run: refused, naming what changed.
+    config = script_config(teacher_dirs["pretrained"], audio_dir, tmp_path / "resumed", resume="latest", **common)
+    with pytest.raises(ValueError, match=r"other settings \(batch_size: 2 -> 3\)"):
+        main(dataclasses.replace(config, batch_size=3))
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    # A resumed run already past stop_after_steps stops at once instead of training on to max_steps.
+    stopped = script_config(teacher_dirs["pretrained"], audio_dir, tmp_path / "stopped", stop_after_steps=2, **common)
+    assert main(stopped) == {"step": 2, "stopped": True}
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    assert main(dataclasses.replace(stopped, stop_after_steps=1, resume="latest")) == {"step": 2, "stopped": True}
+    AcceleratorState._reset_state(reset_partial_state=True)
+    GradientState._reset_state()
+    with pytest.raises(ValueError, match="stop_after_steps must be null or in"):
+        main(dataclasses.replace(stopped, stop_after_steps=0))
+
+
+def test_a_teacher_without_its_feature_extractor_is_refused(teacher_dirs, audio_dir, tmp_path):
+    # The fbank statistics the teacher learned with are unknown: the default AudioSet values would be a guess.
+    bare = tmp_path / "teacher"
+    BeatsModel.from_pretrained(teacher_dirs["pretrained"]).save_pretrained(bare)
+    with pytest.raises(ValueError, match="no preprocessor_config.json.*Save its feature extractor"):
+        load_feature_extractor(script_config(bare, audio_dir, tmp_path / "run"))
+    custom = BeatsFeatureExtractor(fbank_mean=10.0)
+    custom.save_pretrained(bare)
+    assert load_feature_extractor(script_config(bare, audio_dir, tmp_path / "run")).fbank_mean == 10.0
+
+
+def test_an_epoch_without_a_readable_clip_is_an_error(teacher_dirs, tmp_path, fresh_accelerate_state):
+    # Every clip unreadable: each epoch gives no batch, and the loop used to start the next one for ever.
+    import csv
+    import signal
+
+    manifest = tmp_path / "broken.csv"
+    with open(manifest, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label"])
+        for index in range(4):
+            (tmp_path / f"broken{index}.wav").write_bytes(b"")
+            writer.writerow([str(tmp_path / f"broken{index}.wav"), "none"])
+
+    def timeout(signum, frame):
+        raise TimeoutError("the training loop did not stop")
+
+    previous = signal.signal(signal.SIGALRM, timeout)
+    signal.alarm(60)
+    try:
+        config = script_config(teacher_dirs["pretrained"], tmp_path, tmp_path / "run", max_steps=2)
+        with pytest.raises(ValueError, match="gave no usable batch"):
+            main(dataclasses.replace(config, train_data=str(manifest), eval_data=None))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def test_script_runs_as_a_subprocess(teacher_dirs, audio_dir, tmp_path):

@@ -42,7 +42,7 @@ from beats_hf import (
 )
 from beats_hf.collators import DataCollatorForMaskedAudioModeling, compute_input_values
 from beats_hf.data import AudioClipDataset, build_audio_dataset
-from beats_hf.label_cache import TokenizerLabelCache
+from beats_hf.label_cache import TokenizerLabelCache, tokenizer_fingerprint
 from beats_hf.masking import MASK_TYPES
 from beats_hf.sampling import EpochShuffleSampler
 from beats_hf.training_utils import (
@@ -129,6 +129,23 @@ class PretrainConfig:
     log_with: str | None = "tensorboard"
 
 
+# Settings a resumed run may change: they decide how the run is logged, checkpointed and fed, not what it trains.
+RESUMABLE_CHANGES = (
+    "resume",
+    "stop_after_steps",
+    "output_dir",
+    "num_workers",
+    "log_steps",
+    "save_steps",
+    "save_total_limit",
+    "log_with",
+    "label_cache",
+    "label_cache_dir",
+    "mask_views_per_pass",
+    "fbank_on_device",
+)
+
+
 def check_config(config: PretrainConfig) -> None:
     """Reject settings that cannot work, each with the fix."""
     problems = []
@@ -150,14 +167,53 @@ def check_config(config: PretrainConfig) -> None:
         problems.append("label_cache with streaming needs id_column: row positions of a shuffled stream are not ids")
     if config.max_steps < 1 or not 0 <= config.warmup_steps <= config.max_steps:
         problems.append(f"need 0 <= warmup_steps ({config.warmup_steps}) <= max_steps ({config.max_steps})")
+    if config.stop_after_steps is not None and not 1 <= config.stop_after_steps <= config.max_steps:
+        problems.append(
+            f"stop_after_steps must be null or in [1, max_steps={config.max_steps}], got {config.stop_after_steps}"
+        )
+    # The masks are drawn by the collator from mask_ratio; a second value in the model config would be stored with
+    # the model while another ratio was trained.
+    if "mask_ratio" in config.model and config.model["mask_ratio"] != config.mask_ratio:
+        problems.append(
+            f"model.mask_ratio ({config.model['mask_ratio']}) differs from mask_ratio ({config.mask_ratio}); set "
+            "mask_ratio only (it is copied into the model config)"
+        )
     if problems:
         raise ValueError("Invalid PretrainConfig: " + "; ".join(problems) + ".")
 
 
+_TOKENIZER_CLASSES = {cls.__name__: cls for cls in (BeatsRandomProjectionTokenizer, BeatsTokenizerModel)}
+
+
+def _load_saved_tokenizer(path: Path) -> tuple[Any, BeatsFeatureExtractor]:
+    """A tokenizer folder written by save_pretrained, with the feature extractor its labels were computed with."""
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise FileNotFoundError(f"tokenizer {path} has no config.json; give a folder saved by save_pretrained.")
+    architectures = json.loads(config_file.read_text()).get("architectures") or []
+    if not architectures or architectures[0] not in _TOKENIZER_CLASSES:
+        raise ValueError(f"{path} holds {architectures}, not a BEATs tokenizer ({sorted(_TOKENIZER_CLASSES)}).")
+    # The fbank statistics decide the labels; a default would be a guess that could differ from what the tokenizer
+    # (and its teacher) saw, the ESPnet mistake (training-notes section 3).
+    if not (path / "preprocessor_config.json").is_file():
+        raise ValueError(
+            f"tokenizer {path} has no preprocessor_config.json, so the fbank mean/std its labels depend on are "
+            "unknown. Save the feature extractor it was trained with into that folder "
+            "(BeatsFeatureExtractor(...).save_pretrained), as train_tokenizer.py does."
+        )
+    tokenizer = _TOKENIZER_CLASSES[architectures[0]].from_pretrained(path)
+    return tokenizer, BeatsFeatureExtractor.from_pretrained(path)
+
+
 def load_tokenizer(config: PretrainConfig, model_config: BeatsConfig, output_dir: Path, accelerator: Accelerator):
-    """The frozen tokenizer and its feature extractor. A random-projection tokenizer is built once and saved."""
+    """
+    The frozen tokenizer and its feature extractor. A random-projection tokenizer is built once and saved; a trained
+    one is copied into `output_dir/tokenizer`. Either way that folder then holds the tokenizer the run's checkpoints
+    were trained against, and a resumed run must find the same one there.
+    """
+    kept_copy = output_dir / "tokenizer"
     if config.tokenizer == "random_projection":
-        path = output_dir / "tokenizer"
+        path = kept_copy
         # Only the main process decides: another process testing for the file could see it already written, skip
         # the barrier, and leave the processes in different collectives (a hang).
         if accelerator.is_main_process and not (path / "config.json").is_file():
@@ -175,6 +231,7 @@ def load_tokenizer(config: PretrainConfig, model_config: BeatsConfig, output_dir
         # A tokenizer already in the folder (a resumed run) must be the one this config asks for.
         saved = json.loads((path / "config.json").read_text())
         wanted = {
+            "architectures": [BeatsRandomProjectionTokenizer.__name__],
             "random_projection_seed": config.random_projection_seed,
             **{
                 name: getattr(model_config, name)
@@ -184,28 +241,33 @@ def load_tokenizer(config: PretrainConfig, model_config: BeatsConfig, output_dir
         differing = {name: (saved.get(name), value) for name, value in wanted.items() if saved.get(name) != value}
         if differing:
             raise ValueError(
-                f"{path} holds a random-projection tokenizer with "
+                f"{path} holds a tokenizer with "
                 + ", ".join(f"{name}={old}" for name, (old, _) in differing.items())
                 + " but this run asks for "
                 + ", ".join(f"{name}={new}" for name, (_, new) in differing.items())
                 + ". Use a new output_dir, or delete that folder if the old run is not to be resumed."
             )
+        tokenizer, feature_extractor = _load_saved_tokenizer(path)
     else:
         path = Path(config.tokenizer)
-    config_file = path / "config.json"
-    if not config_file.is_file():
-        raise FileNotFoundError(f"tokenizer {path} has no config.json; give a folder saved by save_pretrained.")
-    kept_copy = output_dir / "tokenizer"
-    if accelerator.is_main_process and path.resolve() != kept_copy.resolve():
-        # The run keeps the tokenizer it was trained against, next to its checkpoints.
-        shutil.copytree(path, kept_copy, dirs_exist_ok=True)
-    architectures = json.loads(config_file.read_text()).get("architectures") or []
-    classes = {cls.__name__: cls for cls in (BeatsRandomProjectionTokenizer, BeatsTokenizerModel)}
-    if not architectures or architectures[0] not in classes:
-        raise ValueError(f"{path} holds {architectures}, not a BEATs tokenizer ({sorted(classes)}).")
-    tokenizer = classes[architectures[0]].from_pretrained(path)
-    has_extractor = (path / "preprocessor_config.json").is_file()
-    feature_extractor = BeatsFeatureExtractor.from_pretrained(path) if has_extractor else BeatsFeatureExtractor()
+        tokenizer, feature_extractor = _load_saved_tokenizer(path)
+        if path.resolve() != kept_copy.resolve():
+            # Every process checks before any copy is made, so that none reads a half-written copy.
+            if (kept_copy / "config.json").is_file():
+                kept_tokenizer, kept_extractor = _load_saved_tokenizer(kept_copy)
+                if tokenizer_fingerprint(kept_tokenizer, kept_extractor) != tokenizer_fingerprint(
+                    tokenizer, feature_extractor
+                ):
+                    raise ValueError(
+                        f"{kept_copy} holds the tokenizer this run was trained against, and {path} is a different "
+                        "tokenizer (other weights, config or fbank statistics): resuming would mix two sets of "
+                        "labels. Use a new output_dir, or pass tokenizer: "
+                        f"{kept_copy} to continue with the old one."
+                    )
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process and not (kept_copy / "config.json").is_file():
+                # The run keeps the tokenizer it was trained against, next to its checkpoints.
+                shutil.copytree(path, kept_copy, dirs_exist_ok=True)
     for name in ("codebook_size", "patch_size", "num_mel_bins"):
         if getattr(tokenizer.config, name) != getattr(model_config, name):
             raise ValueError(
@@ -362,7 +424,8 @@ def main(config: PretrainConfig) -> dict[str, Any]:
     tokenizer.to(accelerator.device)  # frozen: never prepared, never in the optimiser
     state = TrainState()
     accelerator.register_for_checkpointing(state, scheduler)
-    checkpoint = resume_training_state(accelerator, output_dir, config.resume)
+    run_config = config_to_dict(config)
+    checkpoint = resume_training_state(accelerator, output_dir, config.resume, run_config, RESUMABLE_CHANGES)
     if checkpoint is not None:
         accelerator.print(f"Resumed from {checkpoint} at step {state.step} (epoch {state.epoch})")
     label_cache = None
@@ -378,7 +441,7 @@ def main(config: PretrainConfig) -> dict[str, Any]:
     progress = tqdm(total=config.max_steps, initial=state.step, disable=not accelerator.is_local_main_process)
     total_batch = config.batch_size * accelerator.num_processes * config.gradient_accumulation_steps
     accelerator.print(f"***** MAM pre-training: {total_batch} clips x {config.num_mask_views} views per step *****")
-    stop_at = min(config.max_steps, config.stop_after_steps or config.max_steps)
+    stop_at = config.max_steps if config.stop_after_steps is None else config.stop_after_steps
     metrics: dict[str, float] = {}
     history: list[dict[str, float]] = []
     skipped_clips, grad_norm, learning_rate = 0, torch.zeros(()), 0.0
@@ -427,12 +490,12 @@ def main(config: PretrainConfig) -> dict[str, Any]:
             if state.step % config.save_steps == 0 or state.step == stop_at:
                 if label_cache is not None:
                     label_cache.flush()
-                save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
+                save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit, run_config)
             if state.step >= stop_at:
                 break
         else:  # the epoch ran out before the last step
             if whole_epoch and trained_batches == 0:
-                raise RuntimeError(
+                raise ValueError(
                     f"A whole epoch of {config.train_data} gave no usable batch ({skipped_clips} clips skipped, see the "
                     f"warnings): it needs at least {config.batch_size} readable clips per process."
                 )

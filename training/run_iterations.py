@@ -98,7 +98,40 @@ def plan_stages(config: ChainConfig) -> list[Stage]:
         stages.append(Stage("iter2_finetuned", "finetune", finetune_fields))
         tokenizer("tokenizer_iter3_plus", str(root / "iter2_finetuned" / "final"), 3)
         mam("iter3_plus", str(root / "tokenizer_iter3_plus" / "final"))
+    _check_overrides(config, stages)
     return stages
+
+
+# Fields the chain sets to connect each stage to the one before it (and where each stage writes). An override of one
+# of them would silently break the chain, e.g. a shared tokenizer.teacher_path would give every tokenizer the same
+# teacher instead of the previous iteration's model.
+WIRED_FIELDS = {
+    "pretrain": ("output_dir", "tokenizer"),
+    "tokenizer": ("output_dir", "teacher_path", "iteration"),
+    "finetune": ("output_dir", "model"),
+}
+
+
+def _check_overrides(config: ChainConfig, stages: list[Stage]) -> None:
+    names = {stage.name: stage.kind for stage in stages}
+    unknown = sorted(set(config.stage_overrides) - set(names))
+    if unknown:
+        raise ValueError(
+            f"stage_overrides names stages {unknown} that this chain does not run; its stages are {list(names)} "
+            "(iterations and iter3_plus decide which run)."
+        )
+    shared = {"pretrain": config.pretrain, "tokenizer": config.tokenizer, "finetune": config.finetune}
+    sources = [(kind, kind, values) for kind, values in shared.items()]
+    sources += [(f"stage_overrides.{name}", names[name], values) for name, values in config.stage_overrides.items()]
+    for where, kind, values in sources:
+        if not isinstance(values, dict):
+            raise ValueError(f"{where} must be a mapping of {kind} config fields, got {values!r}.")
+        wired = sorted(set(values) & set(WIRED_FIELDS[kind]))
+        if wired:
+            raise ValueError(
+                f"{where} sets {wired}, which the chain wires itself (each stage reads the previous stage's output "
+                "under output_dir). Run that script on its own for a different wiring."
+            )
 
 
 SCRIPTS = {

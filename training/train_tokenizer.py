@@ -65,6 +65,24 @@ TOKENIZER_MODEL_DEFAULTS = {
 }
 
 
+# Settings a resumed run may change: they decide how the run is logged, checkpointed, fed and finally checked, not
+# what it trains.
+RESUMABLE_CHANGES = (
+    "resume",
+    "stop_after_steps",
+    "output_dir",
+    "num_workers",
+    "log_steps",
+    "save_steps",
+    "save_total_limit",
+    "log_with",
+    "features_on_device",
+    "eval_data",
+    "health_check_batches",
+    "min_codes_used_fraction",
+)
+
+
 @dataclass
 class TokenizerTrainConfig:
     # Teacher: the previous iteration's model directory (save_pretrained).
@@ -147,8 +165,19 @@ def _saved_feature_extractor(model_dir: str | None) -> BeatsFeatureExtractor | N
 
 
 def load_feature_extractor(config: TokenizerTrainConfig) -> BeatsFeatureExtractor:
-    """The teacher's feature extractor (its fbank statistics are the ones it learned with), else the default."""
-    feature_extractor = _saved_feature_extractor(config.teacher_path) or BeatsFeatureExtractor()
+    """
+    The teacher's feature extractor: its fbank statistics are the ones the teacher learned with, and the tokenizer
+    must see the same features. A teacher saved without one is refused rather than given the default statistics,
+    which may not be its own (the ESPnet mistake, training-notes section 3).
+    """
+    feature_extractor = _saved_feature_extractor(config.teacher_path)
+    if feature_extractor is None:
+        raise ValueError(
+            f"teacher_path {config.teacher_path} has no preprocessor_config.json, so the fbank mean/std the teacher "
+            "was trained with are unknown. Save its feature extractor into that folder "
+            "(BeatsFeatureExtractor(...).save_pretrained); pretrain.py and finetune.py write one into encoder/ "
+            "and final/."
+        )
     initial = _saved_feature_extractor(config.init_from)
     statistics = (feature_extractor.fbank_mean, feature_extractor.fbank_std)
     if initial is not None and (initial.fbank_mean, initial.fbank_std) != statistics:
@@ -190,6 +219,10 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
     if not config.teacher_path or not config.train_data:
         raise ValueError(
             "teacher_path and train_data are required (in the YAML file or as --teacher_path/--train_data)."
+        )
+    if config.stop_after_steps is not None and not 1 <= config.stop_after_steps <= config.max_steps:
+        raise ValueError(
+            f"stop_after_steps must be null or in [1, max_steps={config.max_steps}], got {config.stop_after_steps}."
         )
     output_dir = Path(config.output_dir)
     set_seed(config.seed)
@@ -240,10 +273,10 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
     # 3. Resume: weights, codebook buffers, optimizer, schedule, RNG states and the TrainState counters.
     state = TrainState()
     accelerator.register_for_checkpointing(state, scheduler)
-    checkpoint = resume_training_state(accelerator, output_dir, config.resume)
+    run_config = {**config_to_dict(config), "learning_rate": learning_rate, "teacher_kind": teacher.kind}
+    checkpoint = resume_training_state(accelerator, output_dir, config.resume, run_config, RESUMABLE_CHANGES)
     if checkpoint is not None:
         accelerator.print(f"Resumed from {checkpoint} at step {state.step}")
-    run_config = {**config_to_dict(config), "learning_rate": learning_rate, "teacher_kind": teacher.kind}
     accelerator.init_trackers(
         f"tokenizer_iter{config.iteration}",
         {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v) for k, v in run_config.items()},
@@ -263,14 +296,19 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
     code_counts = torch.zeros(codebook_size, dtype=torch.long, device=accelerator.device)
     grad_norm = None
     progress = tqdm(total=config.max_steps, initial=state.step, disable=not accelerator.is_local_main_process)
-    while state.step < config.max_steps and state.step != config.stop_after_steps:
+    # A resumed run already past stop_after_steps stops at once instead of running on to max_steps.
+    stop_at = config.max_steps if config.stop_after_steps is None else config.stop_after_steps
+    while state.step < stop_at:
         train_loader.set_epoch(state.epoch)
         train_loader.dataset.set_epoch(state.epoch)
         skip = state.batches_seen_in_epoch
+        # An epoch without a single usable batch would repeat for ever: it is an error, checked at the epoch's end.
+        whole_epoch, trained_batches = skip == 0, 0
         for batch in accelerator.skip_first_batches(train_loader, skip) if skip else train_loader:
             state.batches_seen_in_epoch += 1
             if any_process_empty(accelerator, batch):  # every clip of a batch was unreadable (named in a warning)
                 continue
+            trained_batches += 1
             input_values = compute_input_values(batch, feature_extractor)
             with accelerator.accumulate(distiller):
                 with accelerator.autocast():
@@ -313,10 +351,16 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
                 window = dict.fromkeys(window, 0.0)
                 code_counts.zero_()
             if state.step % config.save_steps == 0 or state.step == config.stop_after_steps:
-                save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
-            if state.step >= config.max_steps or state.step == config.stop_after_steps:
+                save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit, run_config)
+            if state.step >= stop_at:
                 break
         else:
+            if whole_epoch and trained_batches == 0:
+                raise ValueError(
+                    f"A whole epoch of {config.train_data} gave no usable batch (every clip unreadable or shorter "
+                    f"than 0.175 s, see the warnings): it needs at least {config.batch_size} readable clips per "
+                    "process."
+                )
             state.epoch += 1
             state.batches_seen_in_epoch = 0
     progress.close()
@@ -327,7 +371,7 @@ def main(config: TokenizerTrainConfig) -> dict[str, float]:
 
     # 5. Final checkpoint, codebook health check, and the tokenizer alone (no estimator, no teacher).
     if state.step % config.save_steps != 0:
-        save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
+        save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit, run_config)
     unwrapped = accelerator.unwrap_model(distiller)
     eval_source = config.eval_data or config.train_data
     eval_loader = accelerator.prepare_data_loader(get_dataloader(config, eval_source, feature_extractor, train=False))

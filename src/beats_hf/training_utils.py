@@ -267,20 +267,91 @@ def prune_checkpoints(output_dir: str | Path, keep: int) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def save_training_checkpoint(accelerator: Any, output_dir: str | Path, step: int, keep: int) -> Path:
-    """`accelerator.save_state` into `output_dir/checkpoints/step_<step>`, then keep only the newest `keep`."""
+PARTIAL_CHECKPOINT_SUFFIX = ".partial"
+# The settings of the run that wrote a checkpoint, compared with those of a run resuming from it.
+CHECKPOINT_RUN_CONFIG_FILE = "run_config.json"
+
+
+def _json_values(values: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(values, default=str))
+
+
+def save_training_checkpoint(
+    accelerator: Any, output_dir: str | Path, step: int, keep: int, run_config: dict[str, Any] | None = None
+) -> Path:
+    """
+    `accelerator.save_state` into `output_dir/checkpoints/step_<step>`, then keep only the newest `keep`.
+
+    The state is written under `step_<step>.partial` and renamed once every process has written its part: a run
+    killed while saving then leaves no `step_<n>` folder for `latest_checkpoint` to pick and fail to load, and the
+    checkpoints before it are still there (pruning comes after the rename). `run_config` (the run's settings) is
+    stored with the state, so that [`resume_training_state`] can refuse to continue it with other settings.
+    """
+    import json
+    import shutil
+
     folder = Path(output_dir) / "checkpoints" / f"step_{step}"
-    accelerator.save_state(str(folder))
+    partial = folder.with_name(folder.name + PARTIAL_CHECKPOINT_SUFFIX)
+    if accelerator.is_main_process and partial.exists():  # left by a save that was interrupted
+        shutil.rmtree(partial)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(partial))
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
+        if run_config is not None:
+            values = {**_json_values(run_config), "num_processes": accelerator.num_processes}
+            (partial / CHECKPOINT_RUN_CONFIG_FILE).write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        partial.rename(folder)
         prune_checkpoints(output_dir, keep)
+    accelerator.wait_for_everyone()
     return folder
 
 
-def resume_training_state(accelerator: Any, output_dir: str | Path, resume: str | Path | None) -> Path | None:
+def check_resumed_run_config(
+    checkpoint: str | Path, run_config: dict[str, Any], num_processes: int, free_fields: Iterable[str] = ()
+) -> None:
+    """
+    Raise a ValueError when `run_config` (and `num_processes`) differ from the settings stored with `checkpoint` in
+    any field but `free_fields` (those that do not change what is trained: logging, checkpoint cadence, workers).
+    A resumed run is meant to continue the interrupted one exactly; with another batch size, schedule, data, model
+    or number of processes its step counters, data position and learning rate would silently mean something else.
+    A checkpoint saved without its settings is not checked.
+    """
+    import json
+
+    stored_file = Path(checkpoint) / CHECKPOINT_RUN_CONFIG_FILE
+    if not stored_file.is_file():
+        return
+    stored = json.loads(stored_file.read_text())
+    current = {**_json_values(run_config), "num_processes": num_processes}
+    free = set(free_fields)
+    changed = sorted(
+        name for name in set(stored) | set(current) if name not in free and stored.get(name) != current.get(name)
+    )
+    if changed:
+        details = ", ".join(f"{name}: {stored.get(name)!r} -> {current.get(name)!r}" for name in changed)
+        raise ValueError(
+            f"Cannot resume from {checkpoint}: it was trained with other settings ({details}). Resume with the "
+            "settings it was saved with, or start a new run in another output_dir."
+        )
+
+
+def resume_training_state(
+    accelerator: Any,
+    output_dir: str | Path,
+    resume: str | Path | None,
+    run_config: dict[str, Any] | None = None,
+    free_fields: Iterable[str] = (),
+) -> Path | None:
     """
     Restore everything registered with the Accelerator (model, optimizer, scheduler, RNG states, TrainState) from
     `resume`: `"latest"` (the newest checkpoint of this run; a run without one yet starts from scratch) or the path
-    of a checkpoint folder, which must exist. Returns the checkpoint used, or None.
+    of a checkpoint folder, which must exist. With `run_config`, the checkpoint must have been saved with the same
+    settings apart from `free_fields` ([`check_resumed_run_config`]). Returns the checkpoint used, or None.
     """
     if not resume:
         return None
@@ -296,6 +367,8 @@ def resume_training_state(accelerator: Any, output_dir: str | Path, resume: str 
                 f"resume={str(resume)!r} is not a checkpoint folder; pass 'latest' or a folder such as "
                 f"{Path(output_dir) / 'checkpoints' / 'step_1000'}."
             )
+    if run_config is not None:
+        check_resumed_run_config(checkpoint, run_config, accelerator.num_processes, free_fields)
     accelerator.load_state(str(checkpoint))
     return checkpoint
 
@@ -400,17 +473,22 @@ def codebook_usage(token_ids: torch.Tensor | Iterable[torch.Tensor], codebook_si
 
 
 __all__ = [
+    "CHECKPOINT_RUN_CONFIG_FILE",
+    "PARTIAL_CHECKPOINT_SUFFIX",
     "TrainState",
     "any_process_empty",
     "build_optimizer",
     "build_param_groups",
     "build_scheduler",
+    "check_resumed_run_config",
     "codebook_usage",
     "config_to_dict",
     "gather_uneven",
     "latest_checkpoint",
     "load_config",
     "log_metrics",
-    "read_metrics",
     "prune_checkpoints",
+    "read_metrics",
+    "resume_training_state",
+    "save_training_checkpoint",
 ]
