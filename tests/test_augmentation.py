@@ -124,9 +124,17 @@ def test_mixup_mixes_features_labels_and_masks():
         values, mask, targets, np.random.default_rng(0), 0.8, partner=partner, weights=lam
     )
     assert torch.equal(used, lam)
+    lengths = mask.sum(1).tolist()
     for i in range(4):
         j = int(partner[i])
-        assert torch.allclose(mixed[i], lam[i] * values[i] + (1 - lam[i]) * values[j])
+        n_i, n_j = lengths[i], lengths[j]
+        common, longer = min(n_i, n_j), max(n_i, n_j)
+        assert torch.allclose(mixed[i, :common], lam[i] * values[i, :common] + (1 - lam[i]) * values[j, :common])
+        # Where only one clip is real the other adds the mean (0), never its padding value.
+        only = values[i, common:longer] if n_i > n_j else values[j, common:longer]
+        weight = lam[i] if n_i > n_j else 1 - lam[i]
+        assert torch.allclose(mixed[i, common:longer], weight * only)
+        assert torch.all(mixed[i, longer:] == PAD)
         assert torch.allclose(mixed_targets[i], lam[i] * targets[i] + (1 - lam[i]) * targets[j])
         assert torch.equal(mixed_mask[i], (mask[i].bool() | mask[j].bool()).long())
     assert torch.allclose(mixed_targets.sum(1), torch.ones(4))

@@ -123,6 +123,12 @@ def test_manifests_from_spreadsheets_and_editors(tmp_path):
     manifest.write_text('path,label\n\n,"Dog;\nBark"\n')
     with pytest.raises(ValueError, match=r"m\.csv:3-4: empty 'path'"):
         read_audio_records(manifest)
+    manifest.write_text("path,label\na.wav,Dog,\n")  # a trailing comma loses nothing
+    assert [r.labels for r in read_audio_records(manifest)] == [("Dog",)]
+    # Labels separated by commas instead of ';' spill into cells without a column: refused, not dropped.
+    manifest.write_text("path,label\na.wav,Dog,Bark\n")
+    with pytest.raises(ValueError, match=r"m\.csv:2: 1 more cell\(s\) than the header has columns \(\['Bark'\]\)"):
+        read_audio_records(manifest)
 
 
 def test_manifests_refuse_a_file_listed_twice(tmp_path):

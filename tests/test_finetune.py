@@ -277,6 +277,22 @@ def test_bf16_run_and_non_finite_loss_is_skipped(tmp_path, tiny_encoder_dir, syn
     assert all(torch.isfinite(value).all() for value in _weights(tmp_path / "bf16" / "final").values())
 
 
+def test_a_resumed_run_reports_the_losses_skipped_before_the_interruption(
+    tmp_path, tiny_encoder_dir, synthetic, monkeypatch
+):
+    calls, real_loss = {"n": 0}, finetune.classification_loss
+
+    def first_loss_is_nan(logits, labels, loss_type):
+        calls["n"] += 1
+        return real_loss(logits, labels, loss_type) * (float("nan") if calls["n"] == 1 else 1.0)
+
+    monkeypatch.setattr(finetune, "classification_loss", first_loss_is_nan)
+    common = dict(max_steps=3, validation_data=None)
+    finetune.main(quick_config(tiny_encoder_dir, synthetic, tmp_path, stop_after_steps=1, **common))
+    resumed = finetune.main(quick_config(tiny_encoder_dir, synthetic, tmp_path, resume="latest", **common))
+    assert resumed["step"] == 3 and resumed["skipped_losses"] == 1 and resumed["skipped_updates"] == 0
+
+
 def test_an_update_skipped_for_a_non_finite_gradient_does_not_advance_the_schedule(
     tmp_path, tiny_encoder_dir, synthetic, monkeypatch
 ):
@@ -510,6 +526,10 @@ def test_trainer_script_evaluation_refuses_labels_the_classifier_does_not_know(t
         (["--do_train", "--do_predict"], "--do_predict needs test clips"),
         (["--do_train", "--optim", "sgd"], "optim 'sgd' would be ignored"),
         (["--do_train", "--label_smoothing_factor", "0.1"], "label_smoothing_factor would be ignored"),
+        (
+            ["--do_train", "--dataloader_num_workers", "1", "--dataloader_persistent_workers"],
+            "dataloader_persistent_workers would freeze",
+        ),
     ],
 )
 def test_trainer_script_refuses_what_it_would_silently_skip_or_ignore(
@@ -623,6 +643,23 @@ def test_evaluate_multi_label_refuses_data_without_labels(tmp_path, tiny_encoder
     assert not (tmp_path / "out" / "report.json").exists()
 
 
+def test_evaluate_single_label_refuses_clips_without_one_label_before_scoring(tmp_path, tiny_encoder_dir, synthetic):
+    label2id = {name: i for i, name in enumerate(SYNTHETIC_CLASSES)}
+    finetune.load_classifier(tiny_encoder_dir, label2id, multi_label=False).save_pretrained(tmp_path / "model")
+    BeatsFeatureExtractor().save_pretrained(tmp_path / "model")
+    rows = [
+        {**row, "path": str(synthetic / row["path"])}
+        for row in csv.DictReader(open(synthetic / "small_validation.csv"))
+    ]
+    # The last clip has two labels: the collator would stop only at its batch, after the others were scored.
+    rows[-1]["label"] += ";" + rows[0]["label"]
+    manifest = tmp_path / "two_labels.csv"
+    _write_manifest(manifest, rows, lambda row: row["label"])
+    arguments = ["--model", str(tmp_path / "model"), "--data", str(manifest), "--num-workers", "0"]
+    with pytest.raises(ValueError, match=r"1 of 20 clips .* do not have exactly one label .* single-label classifier"):
+        evaluate_script.main([*arguments, "--output-dir", str(tmp_path / "out")])
+
+
 def test_trainer_script_refuses_an_undefined_map(tmp_path, tiny_encoder_dir, synthetic):
     # Multi-label validation data without a single positive label: the Trainer would report eval_mAP = NaN.
     label2id = {name: i for i, name in enumerate(SYNTHETIC_CLASSES)}
@@ -632,7 +669,8 @@ def test_trainer_script_refuses_an_undefined_map(tmp_path, tiny_encoder_dir, syn
     _write_manifest(tmp_path / "unlabelled.csv", [{"path": str(synthetic / r["path"])} for r in rows], lambda r: "")
     arguments = _script_args(tmp_path / "model", synthetic, tmp_path / "eval", "--do_eval")
     arguments[arguments.index("--train_data") + 1] = str(synthetic / "multi_label.csv")
-    with pytest.raises(ValueError, match="None of the eval clips carries a label"):
+    # Refused while reading the data, before any training could run.
+    with pytest.raises(ValueError, match="none of the .* validation clips carries a label"):
         run_audio_classification.main([*arguments, "--validation_data", str(tmp_path / "unlabelled.csv")])
 
 
@@ -752,3 +790,32 @@ def test_single_label_data_with_an_unlabelled_clip_is_refused_before_training(tm
         finetune.prepare_data(config)
     # Multi-label data may have clips without any label (no positive class).
     assert finetune.prepare_data(replace(config, multi_label=True)).multi_label
+
+
+def test_multi_label_split_without_any_label_is_refused_before_training(tmp_path, synthetic):
+    # A validation manifest without its label column reads as unlabelled: its mAP would be NaN after training.
+    rows = list(csv.DictReader(open(synthetic / "small_validation.csv")))
+    with open(tmp_path / "validation.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path"])
+        writer.writerows([str(synthetic / row["path"])] for row in rows)
+    config = quick_config(
+        Path("unused"),
+        synthetic,
+        Path("unused"),
+        train_data=str(synthetic / "multi_label.csv"),
+        validation_data=str(tmp_path / "validation.csv"),
+    )
+    with pytest.raises(ValueError, match="none of the .* validation clips carries a label"):
+        finetune.prepare_data(config)
+    assert finetune.prepare_data(replace(config, validation_data=None, validation_fraction=0.2)).multi_label
+
+
+def test_trainer_draws_the_training_order_of_finetune_py(tmp_path, tiny_encoder_dir, synthetic):
+    trainer, data = _trainer(tiny_encoder_dir, synthetic, tmp_path / "trainer", seed=3)
+    config = quick_config(tiny_encoder_dir, synthetic, tmp_path / "accelerate", seed=3)
+    for epoch in (0, 1):
+        expected, sampler = finetune.build_train_sampler(config, data), trainer._get_train_sampler()
+        expected.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        assert list(sampler) == list(expected)

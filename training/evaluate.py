@@ -72,11 +72,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         label_column=args.label_column,
         audio_column=args.audio_column,
     )
-    unknown = sorted({label for labels in record_label_sets(records) for label in labels} - set(label2id))
+    label_sets = record_label_sets(records)
+    unknown = sorted({label for labels in label_sets for label in labels} - set(label2id))
     if unknown:
         raise ValueError(
             f"{args.data} has {len(unknown)} label(s) the model does not know, e.g. {unknown[:5]}; the model's "
             f"labels are {names[:10]}{'...' if len(names) > 10 else ''}"
+        )
+    # Checked before any clip is scored: the collator would stop at the first such clip's batch, with advice (set
+    # multi_label) that does not apply here, where the model's problem_type decides the task.
+    wrong = [index for index, labels in enumerate(label_sets) if len(labels) != 1]
+    if not multi_label and wrong:
+        examples = ", ".join(f"{records[i].id!r} ({len(label_sets[i])} labels)" for i in wrong[:3])
+        raise ValueError(
+            f"{len(wrong)} of {len(label_sets)} clips of {args.data} do not have exactly one label (e.g. {examples}), "
+            f"but {args.model} is a single-label classifier, which scores one label per clip; label or remove them "
+            f"(check --label-column, {args.label_column!r})."
         )
     dataset = AudioClipDataset(records, args.max_seconds, crop="start", label2id=label2id)
     loader = DataLoader(

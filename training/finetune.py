@@ -217,16 +217,26 @@ def prepare_data(config: FinetuneConfig) -> LabelledData:
     multi_label = config.multi_label
     if multi_label is None:
         multi_label = any(len(labels) > 1 for labels in label_id_sets(train, label2id))
-    if not multi_label:
-        for split, records in (("train", train), ("validation", validation), ("test", test)):
-            if records:
-                _check_one_label_per_clip(split, records)
+    for split, records in (("train", train), ("validation", validation), ("test", test)):
+        if records:
+            _check_labelled(split, records, multi_label)
     return LabelledData(train, validation, test, label2id, multi_label)
 
 
-def _check_one_label_per_clip(split: str, records: Sequence) -> None:
-    # The collator would refuse such a clip too, but only when its batch comes, possibly hours into training.
+def _check_labelled(split: str, records: Sequence, multi_label: bool) -> None:
+    # Checked here, before training: the collator would refuse a single-label clip without exactly one label only
+    # when its batch comes, possibly hours into training, and a multi-label split in which no clip carries a label
+    # (e.g. a manifest whose label column is missing or misnamed, read as unlabelled) would train on all-negative
+    # targets or end the run with an undefined (NaN) mAP.
     counts = [len(labels) for labels in record_label_sets(records)]
+    if multi_label:
+        if not any(counts):
+            raise ValueError(
+                f"none of the {len(counts)} {split} clips carries a label, so they give no training signal (train) "
+                "or no mAP (validation, test); check that the split's label column holds the labels (several "
+                "separated by ';')."
+            )
+        return
     wrong = [index for index, count in enumerate(counts) if count != 1]
     if wrong:
         examples = ", ".join(f"{records[i].id!r} ({counts[i]} labels)" for i in wrong[:3])
@@ -440,6 +450,17 @@ def _scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
     return {f"{prefix}/{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
+@dataclass
+class FinetuneState(TrainState):
+    """
+    [`TrainState`] plus the run's skipped-batch counters, checkpointed with it so that a resumed run reports the
+    batches and updates skipped before the interruption too (a checkpoint without them loads with 0).
+    """
+
+    skipped_losses: int = 0
+    skipped_updates: int = 0
+
+
 def _step_generator(config: FinetuneConfig, state: TrainState, process_index: int) -> np.random.Generator:
     # A function of the position in the run only, so a resumed run draws the same augmentations.
     return np.random.default_rng([config.seed, state.epoch, state.batches_seen_in_epoch, process_index])
@@ -498,7 +519,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
     scheduler = build_scheduler(optimizer, config.scheduler, config.warmup_steps, config.max_steps)
     model, optimizer, train_loader = accelerator.prepare(model, optimizer, train_loader)
 
-    state = TrainState()
+    state = FinetuneState()
     accelerator.register_for_checkpointing(state, scheduler)
     checkpoint = resume_training_state(accelerator, output_dir, config.resume)
     if checkpoint is not None:
@@ -519,7 +540,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
 
     # 4. The loop.
     max_norm = config.max_grad_norm if config.max_grad_norm > 0 else math.inf
-    window_loss, window_batches, skipped_losses, skipped_updates = 0.0, 0, 0, 0
+    window_loss, window_batches = 0.0, 0
     grad_norm, last_eval = None, None
     progress = tqdm(total=config.max_steps, initial=state.step, disable=not accelerator.is_local_main_process)
     model.train()
@@ -543,7 +564,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
                     window_loss += loss.item()
                     window_batches += 1
                 else:
-                    skipped_losses += 1
+                    state.skipped_losses += 1
                     accelerator.print(f"step {state.step}: non-finite loss {loss.item()}; batch skipped")
                 if accelerator.sync_gradients:
                     grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_norm)
@@ -553,7 +574,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
                     if config.mixed_precision == "fp16" or torch.isfinite(grad_norm):
                         optimizer.step()
                         updated = not accelerator.optimizer_step_was_skipped
-                    skipped_updates += int(not updated)
+                    state.skipped_updates += int(not updated)
                     optimizer.zero_grad()
             if not accelerator.sync_gradients:
                 continue
@@ -567,7 +588,9 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
                     torch.tensor(window_loss / max(window_batches, 1), device=accelerator.device), "mean"
                 ).item()
                 logs = {"train/loss": mean_loss, "lr": scheduler.get_last_lr()[-1]}
-                logs.update({"train/skipped_losses": skipped_losses, "train/skipped_updates": skipped_updates})
+                logs.update(
+                    {"train/skipped_losses": state.skipped_losses, "train/skipped_updates": state.skipped_updates}
+                )
                 if grad_norm is not None and math.isfinite(float(grad_norm)):
                     logs["grad_norm"] = float(grad_norm)
                 log_metrics(accelerator, logs, state.step, output_dir)
@@ -595,7 +618,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
     # 5. Final checkpoint, evaluation, and the classifier with its feature extractor.
     save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
     results: dict[str, Any] = {"step": state.step, "stopped": False, "loss_type": loss_type}
-    results.update(skipped_losses=skipped_losses, skipped_updates=skipped_updates)
+    results.update(skipped_losses=state.skipped_losses, skipped_updates=state.skipped_updates)
     final_metrics = {}
     if eval_loader is not None:
         if last_eval is None or config.eval_steps <= 0 or state.step % config.eval_steps != 0:

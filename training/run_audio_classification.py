@@ -14,12 +14,14 @@ recipe's loss), which are refused rather than ignored. `--do_eval` / `--do_predi
 model folder's own classifier head (its `label2id` and task), so that folder must be a fine-tuned classifier.
 
 It reads data, builds the classifier (fresh head on any BEATs folder) and the train sampler with the same functions
-as `finetune.py`, so both paths train the same model on the same batches with the same loss; the differences are
-the Trainer's own: its loop, checkpoint format and logging. Our pieces plug in here:
+as `finetune.py`, so both paths train the same model on the same clips in the same order with the same loss; the
+differences are the Trainer's own: its loop, checkpoint format and logging, an epoch's last, smaller batch (kept
+unless `--dataloader_drop_last`; `finetune.py` drops it), and the random draws of the augmentations (seeded per
+batch from its clips here, from the position in the run there). Our pieces plug in here:
 - augmentations (roll -> mixup -> SpecAugment) in the training data collator only ([`AugmentingCollator`]);
 - the float32 loss (CE, or BCE for multi-label and mixup) in `compute_loss`;
 - layer-wise learning-rate decay and AdamW (0.9, 0.98) in `create_optimizer`;
-- weighted / balanced sampling in `_get_train_sampler`;
+- `finetune.py`'s training order (shuffle, weighted or balanced sampling, re-seeded per epoch) in `_get_train_sampler`;
 - `compute_metrics`: accuracy for single-label data, mAP for multi-label data.
 
 Unreadable clips are named in a warning and left out of their batch in a single process; a multi-process run stops
@@ -171,6 +173,14 @@ class BeatsTrainer(Trainer):
             raise ValueError(
                 "label_smoothing_factor would be ignored: the recipe's CE/BCE loss has no label smoothing. Remove "
                 "--label_smoothing_factor."
+            )
+        if self.args.dataloader_persistent_workers and self.args.dataloader_num_workers > 0:
+            # Persistent workers keep the copy of the dataset they started with: the set_epoch of every later epoch
+            # would never reach them, and each epoch would repeat the first one's random crops and sample seeds
+            # (hence augmentations).
+            raise ValueError(
+                "dataloader_persistent_workers would freeze the random crops and augmentations of the first epoch: "
+                "the workers' datasets never see set_epoch. Remove --dataloader_persistent_workers."
             )
         self.loss_type = loss_type
         self.train_collator = train_collator
@@ -326,7 +336,8 @@ def build_trainer(
         train_collator=AugmentingCollator(collator, augmentation, training_args.seed)
         if augmentation.enabled
         else None,
-        train_sampler_factory=None if config.sampling == "shuffle" else lambda: build_train_sampler(config, data),
+        # Shuffling too: the Trainer's own sampler would draw another order than finetune.py from the same seed.
+        train_sampler_factory=lambda: build_train_sampler(config, data),
     )
     return trainer, data
 

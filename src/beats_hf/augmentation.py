@@ -186,8 +186,10 @@ def mixup(
     Mix every clip with a random partner from the batch: `lam * x_i + (1 - lam) * x_j` on filter banks and targets.
 
     `lam` is drawn per clip from `Beta(alpha, alpha)`. Clips of different lengths are mixed on the padded batch (the
-    longer length wins): where only one clip is real, the other contributes its padding value (0 = the normalised
-    mean), and the mixed clip's attention mask is the union of the two masks, still a right-padding prefix.
+    longer length wins): where only one clip is real, the other contributes the dataset mean (0 in normalised
+    features), whatever value the batch is padded with, so padding never leaks into real frames. The mixed clip's
+    attention mask is the union of the two masks, still a right-padding prefix, and the frames that are padding in
+    both clips keep the batch's padding value.
 
     Args:
         input_values: `(batch, frames, mel_bins)` filter banks.
@@ -217,13 +219,17 @@ def mixup(
     partner = partner.to(input_values.device).long()
     lam = weights.to(device=input_values.device, dtype=torch.float32)
     lam_x = lam.to(input_values.dtype).view(batch, 1, 1)
-    mixed = lam_x * input_values + (1 - lam_x) * input_values[partner]
     lam_y = lam.to(targets.dtype).view(batch, 1)
     mixed_targets = lam_y * targets + (1 - lam_y) * targets[partner]
-    mixed_mask = None
-    if attention_mask is not None:
-        mixed_mask = (attention_mask.bool() | attention_mask[partner].bool()).to(attention_mask.dtype)
-    return mixed, mixed_mask, mixed_targets, lam
+    if attention_mask is None:
+        return lam_x * input_values + (1 - lam_x) * input_values[partner], None, mixed_targets, lam
+    real = attention_mask.bool()
+    # The feature extractor's padding_value need not be the mean: a clip shorter than its partner must add the mean
+    # (0), not its padding value, to the partner's real frames.
+    present = input_values.masked_fill(~real[:, :, None], 0.0)
+    mixed_real = real | real[partner]
+    mixed = torch.where(mixed_real[:, :, None], lam_x * present + (1 - lam_x) * present[partner], input_values)
+    return mixed, mixed_real.to(attention_mask.dtype), mixed_targets, lam
 
 
 # ----------------------------------------------------------------------------------------------------------------------

@@ -272,6 +272,14 @@ def _read_csv_manifest(manifest: Path, path_column: str, label_column: str | Non
             lines.first_filled = None
             where = f"{first_line}" if first_line == last_line else f"{first_line}-{last_line}"
             places.append(f"{manifest}:{where}")
+            # csv.DictReader's key None holds the cells past the header's last column (empty ones, a trailing comma,
+            # lose nothing).
+            if any(str(cell).strip() for cell in row.get(None) or ()):
+                raise ValueError(
+                    f"{places[-1]}: {len(row[None])} more cell(s) than the header has columns ({row[None]}), which "
+                    f"would be dropped. Put several labels in one cell separated by ';' (e.g. \"Dog;Bark\"), and "
+                    "quote cells that contain commas."
+                )
             records.append(_manifest_record(row, manifest, places[-1], path_column, label_column))
     return _checked_manifest_records(manifest, records, places)
 

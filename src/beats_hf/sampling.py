@@ -89,6 +89,10 @@ class EpochWeightedSampler(WeightedRandomSampler):
     """
     `num_samples` draws with replacement, with probability proportional to `weights`, re-seeded from `(seed, epoch)`
     every epoch.
+
+    A clip drawn several times in one epoch is the same dataset item each time: [`beats_hf.data.AudioClipDataset`]
+    derives an item's random crop and `sample_seed` from `(seed, epoch, index)` alone (what makes resumes exact), so
+    its repeats share one crop; the batch augmentations (roll, SpecAugment, mixup) still differ between them.
     """
 
     def __init__(self, weights: Sequence[float] | np.ndarray | torch.Tensor, num_samples: int, seed: int = 0):
