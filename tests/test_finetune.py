@@ -248,7 +248,13 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(tmp_path, tiny_en
     )
     assert stopped == {"step": 2, "stopped": True}
     assert (tmp_path / "split" / "checkpoints" / "step_2").is_dir()
-    resumed = finetune.main(quick_config(tiny_encoder_dir, synthetic, tmp_path / "split", resume="latest", **common))
+    # Another accumulation would make the resumed run a different run: refused, naming the setting (logging may change).
+    changed = {**common, "gradient_accumulation_steps": 1}
+    with pytest.raises(ValueError, match=r"other settings \(gradient_accumulation_steps: 2 -> 1\)"):
+        finetune.main(quick_config(tiny_encoder_dir, synthetic, tmp_path / "split", resume="latest", **changed))
+    resumed = finetune.main(
+        quick_config(tiny_encoder_dir, synthetic, tmp_path / "split", resume="latest", log_steps=1, **common)
+    )
     assert resumed["step"] == 5
     expected, actual = _weights(tmp_path / "full" / "final"), _weights(tmp_path / "split" / "final")
     for key in expected:

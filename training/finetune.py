@@ -149,6 +149,25 @@ class FinetuneConfig:
     stop_after_steps: int | None = field(default=None, metadata={"help": "checkpoint and stop at this step"})
 
 
+# Settings a resumed run may change: they decide how the run is logged, checkpointed, fed and finally tested, not what
+# it trains (anything else makes the resumed run a different run, refused by resume_training_state).
+RESUMABLE_CHANGES = (
+    "resume",
+    "stop_after_steps",
+    "output_dir",
+    "num_workers",
+    "features_on_device",
+    "log_steps",
+    "log_with",
+    "save_steps",
+    "save_total_limit",
+    "eval_steps",
+    "eval_batch_size",
+    "test_data",
+    "test_split",
+)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # Data
 
@@ -521,10 +540,10 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
 
     state = FinetuneState()
     accelerator.register_for_checkpointing(state, scheduler)
-    checkpoint = resume_training_state(accelerator, output_dir, config.resume)
+    run_config = {**config_to_dict(config), "loss_type": loss_type, "multi_label": data.multi_label}
+    checkpoint = resume_training_state(accelerator, output_dir, config.resume, run_config, RESUMABLE_CHANGES)
     if checkpoint is not None:
         accelerator.print(f"Resumed from {checkpoint} at step {state.step}")
-    run_config = {**config_to_dict(config), "loss_type": loss_type, "multi_label": data.multi_label}
     accelerator.init_trackers(
         "finetune", {k: v if isinstance(v, (int, float, str, bool)) else json.dumps(v) for k, v in run_config.items()}
     )
@@ -603,7 +622,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
             if (
                 config.save_steps > 0 and state.step % config.save_steps == 0
             ) or state.step == config.stop_after_steps:
-                save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
+                save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit, run_config)
             if state.step >= config.max_steps or state.step == config.stop_after_steps:
                 break
         else:
@@ -616,7 +635,7 @@ def main(config: FinetuneConfig) -> dict[str, Any]:
         return {"step": state.step, "stopped": True}
 
     # 5. Final checkpoint, evaluation, and the classifier with its feature extractor.
-    save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit)
+    save_training_checkpoint(accelerator, output_dir, state.step, config.save_total_limit, run_config)
     results: dict[str, Any] = {"step": state.step, "stopped": False, "loss_type": loss_type}
     results.update(skipped_losses=state.skipped_losses, skipped_updates=state.skipped_updates)
     final_metrics = {}

@@ -261,7 +261,9 @@ class DataCollatorForAudio:
             if len(labels) != 1:
                 raise ValueError(
                     f"Clip {item.get('id')} has {len(labels)} labels {labels}; single-label classification needs "
-                    "exactly one per clip. Use multi_label=True for multi-label data."
+                    "exactly one per clip. Give every clip one label, or treat the data as multi-label: "
+                    "DataCollatorForAudio(multi_label=True) with a model whose problem_type is "
+                    "multi_label_classification (`multi_label: true` in finetune.py's config)."
                 )
         return torch.tensor([labels[0] for labels in label_lists], dtype=torch.long)
 
