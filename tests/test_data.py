@@ -394,7 +394,10 @@ def test_labels_and_audio_collator(synthetic):
     with pytest.raises(ValueError, match="not ids"):
         DataCollatorForAudio(extractor, num_labels=10)([AudioClipDataset(records)[0]])
     two_labels = {**items[0], "labels": [0, 1]}
-    with pytest.raises(ValueError, match=r"exactly one per clip.*DataCollatorForAudio\(multi_label=True\) with a model whose problem_type"):
+    with pytest.raises(
+        ValueError,
+        match=r"exactly one per clip.*DataCollatorForAudio\(multi_label=True\) with a model whose problem_type",
+    ):
         DataCollatorForAudio(extractor, num_labels=10)([two_labels])
 
 
