@@ -817,6 +817,24 @@ def test_multi_label_split_without_any_label_is_refused_before_training(tmp_path
     assert finetune.prepare_data(replace(config, validation_data=None, validation_fraction=0.2)).multi_label
 
 
+def test_a_label_seen_only_in_evaluation_splits_is_named_in_a_warning(tmp_path, synthetic, caplog):
+    rows = list(csv.DictReader(open(synthetic / "small_validation.csv")))
+    with open(tmp_path / "validation.csv", "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["path", "label"])
+        writer.writerows([str(synthetic / row["path"]), row["label"]] for row in rows[1:])
+        writer.writerow([str(synthetic / rows[0]["path"]), "never_trained"])
+    config = quick_config(Path("unused"), synthetic, Path("unused"), validation_data=str(tmp_path / "validation.csv"))
+    with caplog.at_level(logging.WARNING, logger="finetune"):
+        assert "never_trained" in finetune.prepare_data(config).label2id
+    assert len(caplog.messages) == 1 and "1 label(s) occur only in the validation/test clips" in caplog.messages[0]
+    assert "'never_trained'" in caplog.messages[0]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="finetune"):
+        finetune.prepare_data(replace(config, validation_data=str(synthetic / "small_validation.csv")))
+    assert not caplog.messages
+
+
 def test_trainer_draws_the_training_order_of_finetune_py(tmp_path, tiny_encoder_dir, synthetic):
     trainer, data = _trainer(tiny_encoder_dir, synthetic, tmp_path / "trainer", seed=3)
     config = quick_config(tiny_encoder_dir, synthetic, tmp_path / "accelerate", seed=3)

@@ -21,6 +21,7 @@ Outputs in `output_dir`: `checkpoints/step_<n>` (Accelerate state, for `--resume
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -149,6 +150,8 @@ class FinetuneConfig:
     stop_after_steps: int | None = field(default=None, metadata={"help": "checkpoint and stop at this step"})
 
 
+logger = logging.getLogger("finetune")
+
 # Settings a resumed run may change: they decide how the run is logged, checkpointed, fed and finally tested, not what
 # it trains (anything else makes the resumed run a different run, refused by resume_training_state).
 RESUMABLE_CHANGES = (
@@ -233,6 +236,17 @@ def prepare_data(config: FinetuneConfig) -> LabelledData:
     if not names:
         raise ValueError(f"{train_source} carries no labels: give a label column, or class sub-folders.")
     label2id = {label: index for index, label in enumerate(sorted(names))}
+    # The vocabulary spans every split (the head must score each evaluated label), but a label no training clip
+    # carries gets an output that is never trained: said, since its AP or accuracy then measures nothing learned.
+    unseen = sorted(names - {label for labels in record_label_sets(train) for label in labels})
+    if unseen:
+        logger.warning(
+            "%d label(s) occur only in the validation/test clips, never in training (%s%s): the classifier's outputs "
+            "for them stay untrained. Add training clips with them, or drop them from the evaluation splits.",
+            len(unseen),
+            ", ".join(map(repr, unseen[:5])),
+            ", ..." if len(unseen) > 5 else "",
+        )
     multi_label = config.multi_label
     if multi_label is None:
         multi_label = any(len(labels) > 1 for labels in label_id_sets(train, label2id))
