@@ -55,6 +55,7 @@ from beats_hf.sampling import (
 )
 from beats_hf.synthetic_sounds import generate_synthetic_dataset
 from beats_hf.training_utils import (
+    BOOKKEEPING_FIELDS,
     TrainState,
     any_process_empty,
     build_optimizer,
@@ -155,15 +156,8 @@ logger = logging.getLogger("finetune")
 # Settings a resumed run may change: they decide how the run is logged, checkpointed, fed and finally tested, not what
 # it trains (anything else makes the resumed run a different run, refused by resume_training_state).
 RESUMABLE_CHANGES = (
-    "resume",
-    "stop_after_steps",
-    "output_dir",
-    "num_workers",
+    *BOOKKEEPING_FIELDS,
     "features_on_device",
-    "log_steps",
-    "log_with",
-    "save_steps",
-    "save_total_limit",
     "eval_steps",
     "eval_batch_size",
     "test_data",

@@ -46,6 +46,7 @@ from beats_hf.label_cache import TokenizerLabelCache, tokenizer_fingerprint
 from beats_hf.masking import MASK_TYPES
 from beats_hf.sampling import EpochShuffleSampler
 from beats_hf.training_utils import (
+    BOOKKEEPING_FIELDS,
     TrainState,
     any_process_empty,
     build_optimizer,
@@ -131,14 +132,7 @@ class PretrainConfig:
 
 # Settings a resumed run may change: they decide how the run is logged, checkpointed and fed, not what it trains.
 RESUMABLE_CHANGES = (
-    "resume",
-    "stop_after_steps",
-    "output_dir",
-    "num_workers",
-    "log_steps",
-    "save_steps",
-    "save_total_limit",
-    "log_with",
+    *BOOKKEEPING_FIELDS,
     "label_cache",
     "label_cache_dir",
     "mask_views_per_pass",

@@ -41,6 +41,7 @@ from beats_hf.tokenizer_training import (
     save_tokenizer,
 )
 from beats_hf.training_utils import (
+    BOOKKEEPING_FIELDS,
     TrainState,
     any_process_empty,
     build_optimizer,
@@ -68,14 +69,7 @@ TOKENIZER_MODEL_DEFAULTS = {
 # Settings a resumed run may change: they decide how the run is logged, checkpointed, fed and finally checked, not
 # what it trains.
 RESUMABLE_CHANGES = (
-    "resume",
-    "stop_after_steps",
-    "output_dir",
-    "num_workers",
-    "log_steps",
-    "save_steps",
-    "save_total_limit",
-    "log_with",
+    *BOOKKEEPING_FIELDS,
     "features_on_device",
     "eval_data",
     "health_check_batches",

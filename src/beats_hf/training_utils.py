@@ -268,6 +268,18 @@ def prune_checkpoints(output_dir: str | Path, keep: int) -> None:
 
 
 PARTIAL_CHECKPOINT_SUFFIX = ".partial"
+# Config fields of every training script that a resumed run may change: they decide where the run writes, how it is
+# logged and checkpointed and how many workers feed it, not what it trains. Each script adds its own.
+BOOKKEEPING_FIELDS = (
+    "resume",
+    "stop_after_steps",
+    "output_dir",
+    "num_workers",
+    "log_steps",
+    "log_with",
+    "save_steps",
+    "save_total_limit",
+)
 # The settings of the run that wrote a checkpoint, compared with those of a run resuming from it.
 CHECKPOINT_RUN_CONFIG_FILE = "run_config.json"
 
@@ -473,6 +485,7 @@ def codebook_usage(token_ids: torch.Tensor | Iterable[torch.Tensor], codebook_si
 
 
 __all__ = [
+    "BOOKKEEPING_FIELDS",
     "CHECKPOINT_RUN_CONFIG_FILE",
     "PARTIAL_CHECKPOINT_SUFFIX",
     "TrainState",
