@@ -213,8 +213,9 @@ def run_file(
     chunk_frames_for(chunk_seconds, patch_size)  # validates chunk_seconds before the file is decoded
     waveform = load_audio(path, SAMPLING_RATE)
     duration = len(waveform) / SAMPLING_RATE
-    min_seconds = min_samples_for(patch_size) / SAMPLING_RATE
-    if len(waveform) < min_samples_for(patch_size):
+    min_samples = min_samples_for(patch_size)
+    if len(waveform) < min_samples:
+        min_seconds = min_samples / SAMPLING_RATE
         raise ValueError(
             f"{path}: {duration:.3f} s of audio is shorter than one patch ({min_seconds:.3f} s), so there is nothing "
             f"to encode; pad it with silence to {min_seconds:.3f} s or leave it out."

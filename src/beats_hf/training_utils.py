@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import math
 import re
+import shutil
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -257,7 +259,6 @@ def latest_checkpoint(output_dir: str | Path) -> Path | None:
 
 def prune_checkpoints(output_dir: str | Path, keep: int) -> None:
     """Delete all but the newest `keep` checkpoints."""
-    import shutil
 
     folder = Path(output_dir) / "checkpoints"
     candidates = sorted(
@@ -284,10 +285,9 @@ BOOKKEEPING_FIELDS = (
 CHECKPOINT_RUN_CONFIG_FILE = "run_config.json"
 
 
-def _json_values(values: dict[str, Any]) -> dict[str, Any]:
-    import json
-
-    return json.loads(json.dumps(values, default=str))
+def _run_settings(run_config: dict[str, Any], num_processes: int) -> dict[str, Any]:
+    """The settings stored with a checkpoint and compared on resume, as JSON would give them back."""
+    return {**json.loads(json.dumps(run_config, default=str)), "num_processes": num_processes}
 
 
 def save_training_checkpoint(
@@ -301,8 +301,6 @@ def save_training_checkpoint(
     checkpoints before it are still there (pruning comes after the rename). `run_config` (the run's settings) is
     stored with the state, so that [`resume_training_state`] can refuse to continue it with other settings.
     """
-    import json
-    import shutil
 
     folder = Path(output_dir) / "checkpoints" / f"step_{step}"
     partial = folder.with_name(folder.name + PARTIAL_CHECKPOINT_SUFFIX)
@@ -313,7 +311,7 @@ def save_training_checkpoint(
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         if run_config is not None:
-            values = {**_json_values(run_config), "num_processes": accelerator.num_processes}
+            values = _run_settings(run_config, accelerator.num_processes)
             (partial / CHECKPOINT_RUN_CONFIG_FILE).write_text(json.dumps(values, indent=2, sort_keys=True) + "\n")
         if folder.exists():
             shutil.rmtree(folder)
@@ -333,13 +331,12 @@ def check_resumed_run_config(
     or number of processes its step counters, data position and learning rate would silently mean something else.
     A checkpoint saved without its settings is not checked.
     """
-    import json
 
     stored_file = Path(checkpoint) / CHECKPOINT_RUN_CONFIG_FILE
     if not stored_file.is_file():
         return
     stored = json.loads(stored_file.read_text())
-    current = {**_json_values(run_config), "num_processes": num_processes}
+    current = _run_settings(run_config, num_processes)
     free = set(free_fields)
     changed = sorted(
         name for name in set(stored) | set(current) if name not in free and stored.get(name) != current.get(name)
@@ -436,7 +433,6 @@ METRICS_FILE = "metrics.jsonl"
 
 def log_metrics(accelerator: Any, metrics: dict[str, Any], step: int, output_dir: str | Path) -> None:
     """`accelerator.log` the scalar metrics and append them, with the step, to `output_dir/metrics.jsonl`."""
-    import json
 
     scalars = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if accelerator.trackers:
@@ -450,7 +446,6 @@ def log_metrics(accelerator: Any, metrics: dict[str, Any], step: int, output_dir
 
 def read_metrics(output_dir: str | Path) -> list[dict[str, float]]:
     """The records `log_metrics` wrote for a run (empty when the run logged nothing)."""
-    import json
 
     path = Path(output_dir) / METRICS_FILE
     if not path.is_file():
